@@ -1,0 +1,19 @@
+"""Errors that mean *bad input* (config, topology, data): exit code 2, every problem listed at once."""
+
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad user input. ``problems`` lists every problem found, each naming the source, the field and the fix.
+
+    The CLI prints all of them and exits with code 2, before any process starts.
+    """
+
+    def __init__(self, problems: list[str] | str, source: str | None = None) -> None:
+        if isinstance(problems, str):
+            problems = [problems]
+        self.problems = [f"{source}: {p}" if source else p for p in problems]
+        super().__init__("\n".join(self.problems))
+
+    def __str__(self) -> str:  # one problem a line
+        return "\n".join(f"  - {p}" for p in self.problems)
