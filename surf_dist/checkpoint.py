@@ -1,0 +1,60 @@
+"""Atomic, resumable checkpoints.
+
+``save`` writes ``RUN/checkpoint.pt`` as: temp file → fsync → rename; the previous checkpoint is kept as
+``checkpoint.prev.pt`` until the new one has committed. ``load`` checks each candidate (newest first)
+and returns the first that loads and carries every required field; a corrupt or partial file is
+reported and skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+NAME, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
+REQUIRED = ("step", "model", "optimizer", "duals", "history", "config")
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save(state: dict[str, Any], run_dir: str | Path) -> Path:
+    """Write ``state`` atomically; the last good checkpoint survives a crash at any point."""
+    run_dir = Path(run_dir)
+    final, previous, tmp = run_dir / NAME, run_dir / PREVIOUS, run_dir / f".{NAME}.tmp-{os.getpid()}"
+    with open(tmp, "wb") as fh:
+        torch.save(state, fh)
+        fh.flush()
+        os.fsync(fh.fileno())
+    if final.exists():
+        os.replace(final, previous)  # from here until the next rename, previous is the last good one
+    os.replace(tmp, final)
+    _fsync_dir(run_dir)
+    return final
+
+
+def load(run_dir: str | Path) -> dict[str, Any] | None:
+    """The newest valid checkpoint of ``run_dir`` (None when there is none)."""
+    for name in (NAME, PREVIOUS):
+        path = Path(run_dir) / name
+        if not path.exists():
+            continue
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            missing = [k for k in REQUIRED if k not in state]
+            if missing:
+                raise ValueError(f"missing fields {missing}")
+            return state
+        except Exception as exc:  # corrupt, truncated or foreign file: fall back to the previous one
+            print(f"surf-dist: checkpoint {path} is unusable ({type(exc).__name__}: {exc}); trying the previous one",
+                  file=sys.stderr)
+    return None

@@ -1,0 +1,139 @@
+"""The Mixer: the one seam between the math (``surf_dist.core``) and processes.
+
+A Mixer hosts a block of agents (global ids ``agents``, sorted) of an n-agent graph and offers:
+
+* ``shift(x_AD, layer=, hop=, silent_N=)``: the rows of S·X for the hosted agents (one *round*),
+  differentiable, recorded in the ledger in both directions. Silent agents send nothing; what their
+  neighbours use instead is the failure ``semantics``: ``zero`` (the reference code: a silent row counts
+  as 0) or ``stale`` (the paper's text: the last value received from that agent in the same hop of an
+  earlier layer, 0 if none yet).
+* ``all_reduce_sum(t)``: the sum over workers, differentiable (its backward sums the upstream gradients
+  over workers too, so the distributed backward is the exact gradient of the sum of every worker's
+  objective; the trainer scales each worker's seed gradient by 1 / num_workers because all workers
+  compute the same global Lagrangian).
+* ``all_reduce_grads(params)``: sums parameter gradients over workers, in place.
+
+Backends: ``LocalMixer`` (one process; the oracle), ``TorchMixer`` (halo exchange between
+torch.distributed ranks), and Ray actors that host ``TorchMixer`` workers.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+
+from .ledger import Ledger
+
+SEMANTICS = ("zero", "stale")
+
+
+class Mixer(ABC):
+    """Abstract seam; see the module docstring. ``x_AD``: hosted agents × model dimension."""
+
+    def __init__(self, *, agents: np.ndarray, num_agents: int, rank: int, num_workers: int, semantics: str = "zero"):
+        if semantics not in SEMANTICS:
+            raise ValueError(f"unknown failure semantics {semantics!r}; use one of {SEMANTICS}")
+        self.agents = np.asarray(agents, dtype=np.int64)
+        self.agents_t = torch.as_tensor(self.agents)
+        self.num_agents = num_agents
+        self.rank = rank
+        self.num_workers = num_workers
+        self.semantics = semantics
+        self.ledger = Ledger(num_agents)
+        self.adjacency_NN = np.zeros((num_agents, num_agents), dtype=bool)
+        self._stale: dict[int, torch.Tensor] = {}
+
+    @property
+    def is_coordinator(self) -> bool:
+        return self.rank == 0
+
+    # -- graph ---------------------------------------------------------------------------------------
+    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor) -> None:
+        """Use ``graph`` with shift operator ``s_NN`` (n × n) from now on. Subclasses extend this."""
+        adjacency = nx.to_numpy_array(graph, nodelist=range(self.num_agents), weight=None) > 0
+        np.fill_diagonal(adjacency, False)
+        self.adjacency_NN = adjacency
+        self.reset_stale()
+
+    def reset_stale(self) -> None:
+        """Forget cached values of silent senders (at the start of every unrolled forward pass)."""
+        self._stale = {}
+
+    def stale_or_zero(self, x_AD: torch.Tensor, live_A: torch.Tensor | None, hop: int) -> torch.Tensor:
+        """The hosted rows as neighbours see them this round: live rows as they are, silent ones per semantics.
+
+        ``stale`` keeps, per hop, the last value each hosted agent sent (what its neighbours hold).
+        """
+        if live_A is None or bool(live_A.all()):
+            x_eff = x_AD
+        else:
+            fill = self._stale.get(hop) if self.semantics == "stale" else None
+            fill = torch.zeros_like(x_AD) if fill is None else fill
+            x_eff = torch.where(live_A[:, None], x_AD, fill)
+        if self.semantics == "stale":
+            self._stale[hop] = x_eff
+        return x_eff
+
+    def record_round(self, direction: str, layer: int, hop: int, live_N: np.ndarray | None, dim: int, itemsize: int) -> int:
+        """Log the logical messages hosted live agents send in one round (sender-side accounting)."""
+        sender_N = np.zeros(self.num_agents, dtype=bool)
+        sender_N[self.agents] = True
+        if live_N is not None:
+            sender_N &= live_N
+        edges = self.adjacency_NN & sender_N[:, None]
+        return self.ledger.record_logical(direction, layer, hop, edges, dim * itemsize)
+
+    # -- the seam --------------------------------------------------------------------------------------
+    @abstractmethod
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent_N: torch.Tensor | None = None) -> torch.Tensor:
+        """Rows of S·X for the hosted agents, A × D."""
+
+    @abstractmethod
+    def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None) -> torch.Tensor:
+        """Differentiable sum over workers. With ``ledger_layer`` the reduction is model traffic (e.g. the
+        agent-batch normalisation) and is recorded: every hosted agent contributes one message of t."""
+
+    @abstractmethod
+    def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """Sum ``p.grad`` over workers, in place (one flat bucket)."""
+
+    @abstractmethod
+    def gather_objects(self, obj: Any) -> list[Any] | None:
+        """Every worker's ``obj`` on the coordinator (None elsewhere)."""
+
+    @abstractmethod
+    def broadcast_object(self, obj: Any) -> Any:
+        """The coordinator's ``obj`` on every worker."""
+
+    def record_all_reduce(self, layer: int, t: torch.Tensor) -> None:
+        """Log an all-reduce of ``t`` as one logical message per hosted agent (direction ``allreduce``)."""
+        row = self.ledger.counts[(self.ledger.phase, "allreduce", layer, 0)]
+        row[0] += len(self.agents)
+        row[1] += len(self.agents) * t.numel() * t.element_size()
+
+    def barrier(self) -> None:
+        """Wait for every worker (no-op with one worker)."""
+
+    def merged_ledger_state(self) -> dict[str, Any] | None:
+        """``merged_ledger().state()`` on the coordinator (collective: every worker must call it)."""
+        merged = self.merged_ledger()
+        return None if merged is None else merged.state()
+
+    def merged_ledger(self) -> Ledger | None:
+        """The sum of every worker's ledger, on the coordinator."""
+        states = self.gather_objects(self.ledger.state())
+        if states is None:
+            return None
+        total = Ledger(self.num_agents)
+        for state in states:
+            total.merge(state)
+        return total
+
+    def local_rows(self, t_N: torch.Tensor) -> torch.Tensor:
+        """The hosted agents' rows of a tensor indexed by global agent id."""
+        return t_N[self.agents_t]

@@ -1,0 +1,59 @@
+"""The local objective: softmax regression per agent, batched over agents (no loop over agents).
+
+Shapes (legend used throughout ``surf_dist.core``):
+    A  agents hosted by this worker          M  samples per agent (a mini-batch or the held-out set)
+    P  features per sample                   C  classes
+    D  model dimension, D = (P + 1) * C      (agent i's iterate w_i, reshaped to (P + 1) x C:
+                                              rows 0..P-1 are the weight matrix, row P the bias)
+
+Agent i's loss on its samples (x_im, y_im), m = 1..M, is the mean cross-entropy
+
+    f_i(w_i) = (1/M) sum_m CE(softmax(x_im^T V_i + c_i), y_im),   w_i = [V_i ; c_i],
+
+and the global objective is the average over all n agents, f(W) = (1/n) sum_i f_i(w_i). (The reference
+code divides by n*M instead of n; PAPER.md §1. We keep the plain mean, so step sizes are per-agent.)
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def model_dim(num_features: int, num_classes: int) -> int:
+    """D = (P + 1) * C: a weight matrix plus a bias per class."""
+    return (num_features + 1) * num_classes
+
+
+def logits(w_AD: torch.Tensor, x_AMP: torch.Tensor) -> torch.Tensor:
+    """Logits of every agent's own model on its own samples: A x M x C."""
+    num_agents, _, num_features = x_AMP.shape
+    w_APC = w_AD.reshape(num_agents, num_features + 1, -1)
+    return torch.baddbmm(w_APC[:, -1:, :], x_AMP, w_APC[:, :-1, :])
+
+
+def loss_per_agent(w_AD: torch.Tensor, x_AMP: torch.Tensor, y_AM: torch.Tensor) -> torch.Tensor:
+    """f_i(w_i) for every hosted agent: A (mean cross-entropy over the agent's M samples)."""
+    z_AMC = logits(w_AD, x_AMP)
+    ce_AM = F.cross_entropy(z_AMC.flatten(0, 1), y_AM.flatten(), reduction="none")
+    return ce_AM.view(y_AM.shape).mean(dim=1)
+
+
+def correct_per_agent(w_AD: torch.Tensor, x_AMP: torch.Tensor, y_AM: torch.Tensor) -> torch.Tensor:
+    """Number of the agent's samples its own model classifies correctly: A (float)."""
+    return (logits(w_AD, x_AMP).argmax(dim=-1) == y_AM).sum(dim=1).to(w_AD.dtype)
+
+
+def grad_per_agent(w_AD: torch.Tensor, x_AMP: torch.Tensor, y_AM: torch.Tensor) -> torch.Tensor:
+    """∇_{w_i} f_i(w_i) in closed form, A x D; differentiable in w (so it can sit inside a meta-gradient).
+
+    With p_im = softmax(x_im^T V_i + c_i) and e_y the one-hot label:
+        ∇_{V_i} f_i = (1/M) sum_m x_im (p_im - e_{y_im})^T,   ∇_{c_i} f_i = (1/M) sum_m (p_im - e_{y_im}).
+    Closed form instead of autograd keeps the descent constraints first-order in the message passing.
+    """
+    num_agents, num_samples, _ = x_AMP.shape
+    z_AMC = logits(w_AD, x_AMP)
+    r_AMC = torch.softmax(z_AMC, dim=-1) - F.one_hot(y_AM, z_AMC.shape[-1]).to(z_AMC.dtype)
+    g_weight_APC = torch.bmm(x_AMP.transpose(1, 2), r_AMC)
+    g_bias_A1C = r_AMC.sum(dim=1, keepdim=True)
+    return torch.cat([g_weight_APC, g_bias_A1C], dim=1).reshape(num_agents, -1) / num_samples

@@ -1,0 +1,137 @@
+"""U-DGD: decentralized gradient descent unrolled into L learnable layers (PAPER.md §2).
+
+Layer l = 1..L maps the agents' iterates W_{l-1} (n × D) to
+
+    w_{i,l} = [H_l(W_{l-1})]_i − σ(M_l [w_{i,l-1} ‖ b_{i,l}] + d_l)
+
+* H_l is the K-hop graph filter (``filters.graph_filter``): K + 1 taps per layer, K rounds.
+* b_{i,l} is a fresh mini-batch of agent i's own training data, B examples interleaved as
+  (features P, one-hot label C): B·(P + C) floats. No gradient is fed in.
+* the local network (M_l, d_l, optional hidden layers) is shared by all agents and differs per layer;
+  σ is ReLU by default (the paper's sign-constrained update) or the identity (``output="linear"``).
+* ``normalisation="agent-batch"`` reproduces the reference code's BatchNorm across agents (batch
+  statistics over all live agents, no affine). It is not local: it costs two all-reduces per layer.
+* A silent agent (failures) neither sends nor updates: w_{i,l} = w_{i,l-1}.
+
+Shapes: A hosted agents, D model dim, B batch, P features, C classes, I = D + B·(P + C) local input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from ..comm.mixer import Mixer
+from .filters import graph_filter
+
+OUTPUTS = ("relu", "linear")
+NORMALISATIONS = ("none", "agent-batch")
+INITS = ("default", "paper")
+TAP_INITS = ("average", "paper")
+
+
+def batch_input(x_ABP: torch.Tensor, y_AB: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """b_i: the mini-batch as B interleaved (features, one-hot label) pairs, A × B·(P + C)."""
+    onehot_ABC = nn.functional.one_hot(y_AB, num_classes).to(x_ABP.dtype)
+    return torch.cat([x_ABP, onehot_ABC], dim=2).flatten(1)
+
+
+class LocalUpdate(nn.Module):
+    """σ(M [w ‖ b] + d) with optional hidden layers (ReLU between), shared by every agent."""
+
+    def __init__(self, in_dim: int, out_dim: int, *, hidden: Sequence[int], output: str, normalisation: str, init: str):
+        super().__init__()
+        widths = [in_dim, *hidden, out_dim]
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.output = output
+        self.normalisation = normalisation
+        if init == "paper":  # Uniform(0, 0.1), as the reference code
+            for lin in self.linears:
+                nn.init.uniform_(lin.weight, 0.0, 0.1)
+                nn.init.uniform_(lin.bias, 0.0, 0.1)
+
+    def _normalise(self, h_AH: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int) -> torch.Tensor:
+        """BatchNorm over the live agents of the whole graph (two differentiable all-reduces)."""
+        mask_A1 = live_A[:, None].to(h_AH.dtype)
+        count = mixer.all_reduce_sum(mask_A1.sum().reshape(1), ledger_layer=layer)
+        mean_H = mixer.all_reduce_sum((h_AH * mask_A1).sum(0), ledger_layer=layer) / count
+        var_H = mixer.all_reduce_sum((((h_AH - mean_H) ** 2) * mask_A1).sum(0), ledger_layer=layer) / count
+        return (h_AH - mean_H) / torch.sqrt(var_H + 1e-5)
+
+    def forward(self, z_AI: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int) -> torch.Tensor:
+        h = z_AI
+        for j, lin in enumerate(self.linears):
+            h = lin(h)
+            if self.normalisation == "agent-batch":
+                h = self._normalise(h, mixer, live_A, layer)
+            if j < len(self.linears) - 1 or self.output == "relu":
+                h = torch.relu(h)
+        return h
+
+
+class UDGD(nn.Module):
+    """The unrolled network Φ(·; Θ): Θ = {taps (L × (K+1)), local updates M_l, d_l}."""
+
+    def __init__(
+        self,
+        *,
+        num_layers: int,
+        num_hops: int,
+        num_features: int,
+        num_classes: int,
+        batch_size: int,
+        hidden: Sequence[int] = (),
+        output: str = "relu",
+        normalisation: str = "none",
+        init: str = "default",
+        tap_init: str = "average",
+    ) -> None:
+        super().__init__()
+        self.num_layers, self.num_hops = num_layers, num_hops
+        self.num_classes = num_classes
+        self.dim = (num_features + 1) * num_classes
+        in_dim = self.dim + batch_size * (num_features + num_classes)
+        taps = torch.full((num_layers, num_hops + 1), 1.0 / (num_hops + 1))
+        if tap_init == "paper":
+            taps.uniform_(0.0, 0.1)
+        self.taps = nn.Parameter(taps)
+        self.updates = nn.ModuleList(
+            LocalUpdate(in_dim, self.dim, hidden=hidden, output=output, normalisation=normalisation, init=init)
+            for _ in range(num_layers)
+        )
+
+    def layer(
+        self,
+        layer: int,
+        w_AD: torch.Tensor,
+        x_ABP: torch.Tensor,
+        y_AB: torch.Tensor,
+        mixer: Mixer,
+        silent_N: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """W_l from W_{l-1} (``layer`` counts from 1)."""
+        filtered_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent_N=silent_N)
+        live_A = torch.ones(w_AD.shape[0], dtype=torch.bool) if silent_N is None else ~mixer.local_rows(silent_N)
+        z_AI = torch.cat([w_AD, batch_input(x_ABP, y_AB, self.num_classes)], dim=1)
+        w_new_AD = filtered_AD - self.updates[layer - 1](z_AI, mixer, live_A, layer)
+        if silent_N is None:
+            return w_new_AD
+        return torch.where(live_A[:, None], w_new_AD, w_AD)
+
+    def forward(
+        self,
+        mixer: Mixer,
+        w0_AD: torch.Tensor,
+        batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        silent: Sequence[torch.Tensor | None] | None = None,
+    ) -> list[torch.Tensor]:
+        """[W_0, W_1, ..., W_L] (hosted rows). ``batches[l-1]`` feeds layer l; ``silent[l-1]`` is its silent set."""
+        mixer.reset_stale()
+        ws = [w0_AD]
+        for layer in range(1, self.num_layers + 1):
+            x_ABP, y_AB = batches[layer - 1]
+            silent_N = None if silent is None else silent[layer - 1]
+            ws.append(self.layer(layer, ws[-1], x_ABP, y_AB, mixer, silent_N))
+        return ws

@@ -1,0 +1,323 @@
+"""Federated tasks: one dataset split over all agents, built as a pure function of (seed, split, index).
+
+Shape legend:
+    N  images in a dataset split (the pool)
+    P  feature dimension
+    A  agents requested (the block a worker hosts); all agents when none are named
+    S  samples per agent = M + T
+    M  training samples per agent (``num_train``)
+    T  held-out samples per agent (``num_heldout``)
+
+Task ``index`` of meta-split ``split`` is built in this order, every draw keyed so that any worker,
+holding any block of agents, builds the same task without talking to the others:
+
+1. the pool: the dataset's *train* split for "meta-train" and "meta-val", its *test* split for
+   "meta-test" (PAPER §4);
+2. the augmentation: ``draw_augmentation(seed, split, index, spec.augmentations)``, applied in image
+   space to the whole pool, then the feature map. Both are cached per (dataset split, augmentation)
+   in the :class:`TaskSource`, so the random-crop offsets are drawn once per image (key ``task=0``)
+   and shared by every task that draws "crop"; what changes from task to task is *which*
+   augmentation and *which* samples;
+3. the partition: ``partition(labels, ...)`` over ALL agents with ``numpy_rng(seed, "partition",
+   split, index)``; then only the requested agents' rows are gathered (index arrays are cheap, the
+   feature rows of other agents are never materialised);
+4. each agent's S = M + T samples: the first M train, the last T held out (both from the agent's own
+   distribution).
+
+Features: pixels stay in [0, 1]; cnn/resnet18 features are standardised with the mean and standard
+deviation of the un-augmented train split's features (computed once per TaskSource).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from surf_dist.data.augment import AUGMENTATIONS, apply_augmentation, draw_augmentation
+from surf_dist.data.datasets import DATASETS, ImageSplit, load_split
+from surf_dist.data.features import FEATURE_MAPS, feature_map, standardise
+from surf_dist.data.partition import PARTITIONS, partition
+from surf_dist.data.rng import numpy_rng
+from surf_dist.errors import InputError
+
+__all__ = ["SPLITS", "DataSpec", "TaskData", "TaskSource", "dataset_split_of", "validate_data_spec"]
+
+SPLITS = ("meta-train", "meta-val", "meta-test")
+_NUM_CLASSES = 10  # all four datasets have 10 classes
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """Data settings (the ``data.*`` config keys)."""
+
+    dataset: str = "digits"
+    """One of "digits" (scikit-learn, offline), "fashion-mnist", "mnist", "cifar10"."""
+    root: str | None = None
+    """Folder holding the dataset files; None = ~/.cache/surf-dist/data (and, for Fashion-MNIST, the
+    Debian package dataset-fashion-mnist)."""
+    download: bool = False
+    """Download missing files with torchvision into ``root``."""
+    features: str = "pixels"
+    """Feature map: "pixels" (flattened, in [0, 1]), "cnn" (64-d) or "resnet18" (512-d); backbones are
+    trained briefly on the train split, never downloaded pretrained."""
+    cache_dir: str | None = None
+    """Cache of backbones and features; None = ~/.cache/surf-dist."""
+    partition: str = "dirichlet"
+    """How a task's data is split over agents: "dirichlet", "iid" or "shards"."""
+    alpha: float = 0.7
+    """Dirichlet concentration (> 0); smaller means fewer classes per agent."""
+    shards_per_agent: int = 2
+    """Classes per agent for the "shards" partition."""
+    num_train: int = 45
+    """Training samples per agent."""
+    num_heldout: int = 15
+    """Held-out samples per agent, from the same agent's distribution."""
+    augmentations: tuple[str, ...] = ("none", "crop", "hflip", "vflip", "rot90")
+    """Each task draws one of these uniformly; ("none",) disables augmentation."""
+    feature_device: str = "cpu"
+    """Device that trains and runs the cnn/resnet18 backbone: "cpu" (deterministic), "cuda", "cuda:N"."""
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """One task restricted to the agents a worker hosts.
+
+    Attributes:
+        agents: A global agent ids, int64, sorted ascending; row a of every tensor is agent agents[a].
+        train_x: A x M x P features of the agents' training samples.
+        train_y: A x M int64 labels.
+        heldout_x: A x T x P features of the held-out samples.
+        heldout_y: A x T int64 labels.
+        num_classes: classes of the dataset (the softmax width).
+        num_features: P.
+        augmentation: the augmentation this task drew.
+    """
+
+    agents: torch.Tensor
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    heldout_x: torch.Tensor
+    heldout_y: torch.Tensor
+    num_classes: int
+    num_features: int
+    augmentation: str = "none"
+
+
+def validate_data_spec(spec: DataSpec) -> list[str]:
+    """Every problem with ``spec``, each naming the field as ``data.<field>`` and the fix; [] if none."""
+    problems = []
+
+    def is_int(value: object) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if spec.dataset not in DATASETS:
+        problems.append(f"data.dataset: unknown dataset {spec.dataset!r}; use one of {', '.join(DATASETS)}")
+    if spec.features not in FEATURE_MAPS:
+        problems.append(
+            f"data.features: unknown feature map {spec.features!r}; use one of {', '.join(FEATURE_MAPS)}"
+        )
+    if spec.partition not in PARTITIONS:
+        problems.append(
+            f"data.partition: unknown partition {spec.partition!r}; use one of {', '.join(PARTITIONS)}"
+        )
+    if isinstance(spec.augmentations, str) or not isinstance(spec.augmentations, Sequence):
+        problems.append(
+            f'data.augmentations: must be a list of names, e.g. ["none", "crop"], got {spec.augmentations!r}'
+        )
+    else:
+        if len(spec.augmentations) == 0:
+            problems.append('data.augmentations: the list is empty; use ["none"] to disable augmentation')
+        problems += [
+            f"data.augmentations: unknown augmentation {name!r}; use any of {', '.join(AUGMENTATIONS)}"
+            for name in spec.augmentations
+            if name not in AUGMENTATIONS
+        ]
+    for field in ("num_train", "num_heldout"):
+        value = getattr(spec, field)
+        if not is_int(value) or value < 1:
+            problems.append(f"data.{field}: must be a positive integer (samples per agent), got {value!r}")
+    if (
+        isinstance(spec.alpha, bool)
+        or not isinstance(spec.alpha, int | float)
+        or not (math.isfinite(spec.alpha) and spec.alpha > 0)
+    ):
+        problems.append(
+            f"data.alpha: must be a finite number > 0 (e.g. 0.7; smaller = more skewed), got {spec.alpha!r}"
+        )
+    if not is_int(spec.shards_per_agent) or not 1 <= spec.shards_per_agent <= _NUM_CLASSES:
+        problems.append(
+            f"data.shards_per_agent: must be an integer in [1, {_NUM_CLASSES}], got {spec.shards_per_agent!r}"
+        )
+    if not isinstance(spec.download, bool):
+        problems.append(f"data.download: must be true or false, got {spec.download!r}")
+    for field in ("root", "cache_dir"):
+        value = getattr(spec, field)
+        if value is not None and (not isinstance(value, str) or not value):
+            problems.append(f"data.{field}: must be a folder path or unset, got {value!r}")
+    device = spec.feature_device
+    if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or _is_cuda_index(device)):
+        problems.append(f'data.feature_device: must be "cpu", "cuda" or "cuda:N", got {device!r}')
+    return problems
+
+
+def _is_cuda_index(device: str) -> bool:
+    return device.startswith("cuda:") and device[5:].isdigit()
+
+
+def dataset_split_of(split: str) -> str:
+    """The dataset split a meta-split draws from: "train" for meta-train/meta-val, "test" for meta-test."""
+    if split not in SPLITS:
+        raise InputError([f"unknown task split {split!r}; use one of {', '.join(SPLITS)}"])
+    return "test" if split == "meta-test" else "train"
+
+
+class TaskSource:
+    """Builds tasks for any block of agents; loads each dataset split once and caches its features.
+
+    Args:
+        spec: the data settings (validated here too).
+        seed: the run seed; every task is a pure function of (seed, split, index).
+        num_agents: agents in the graph (every partition is drawn over all of them).
+        dtype: dtype of the feature tensors (float32 or float64).
+
+    Memory: the features of each (dataset split, augmentation) pair used so far are kept, N x P each.
+    """
+
+    def __init__(
+        self, spec: DataSpec, *, seed: int, num_agents: int, dtype: torch.dtype = torch.float32
+    ) -> None:
+        problems = validate_data_spec(spec)
+        if not isinstance(num_agents, int) or num_agents < 1:
+            problems.append(f"the number of agents must be a positive integer, got {num_agents!r}")
+        if problems:
+            raise InputError(problems)
+        self.spec = spec
+        self.seed = seed
+        self.num_agents = num_agents
+        self.dtype = dtype
+        self.samples_per_agent = spec.num_train + spec.num_heldout
+        self._images: dict[str, ImageSplit] = {}
+        self._labels: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
+        self._features: dict[tuple[str, str], torch.Tensor] = {}
+        self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
+
+    # --- lazily loaded, cached pieces ---
+
+    def _split(self, data_split: str) -> ImageSplit:
+        if data_split not in self._images:
+            loaded = load_split(
+                self.spec.dataset, data_split, root=self.spec.root, download=self.spec.download
+            )
+            self._images[data_split] = loaded
+            self._labels[data_split] = (loaded.labels.numpy(), loaded.labels)
+        return self._images[data_split]
+
+    def _raw_features(self, data_split: str, augmentation: str) -> torch.Tensor:
+        images = self._split(data_split)
+        if augmentation != "none":
+            augmented = apply_augmentation(images.images, augmentation, seed=self.seed, task=0)
+            images = ImageSplit(images=augmented, labels=images.labels, num_classes=images.num_classes)
+        return feature_map(
+            images,
+            name=self.spec.features,
+            dataset=self.spec.dataset,
+            train_split=self._split("train"),
+            cache_dir=self.spec.cache_dir,
+            seed=self.seed,
+            device=self.spec.feature_device,
+        )
+
+    def features(self, data_split: str, augmentation: str) -> torch.Tensor:
+        """N x P features of dataset split ``data_split`` ("train"/"test") under ``augmentation`` (cached)."""
+        key = (data_split, augmentation)
+        if key not in self._features:
+            features_NP = self._raw_features(data_split, augmentation)
+            if self.spec.features != "pixels":
+                mean_P, std_P = self._train_stats()
+                features_NP = standardise(features_NP, mean_P, std_P)
+            self._features[key] = features_NP.to(self.dtype).contiguous()
+        return self._features[key]
+
+    def _train_stats(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._stats is None:
+            train_NP = self._raw_features("train", "none").to(torch.float64)
+            self._stats = (train_NP.mean(0).float(), train_NP.std(0).float())
+        return self._stats
+
+    @property
+    def num_features(self) -> int:
+        """P (loads the train split and, for backbones, trains or loads it)."""
+        return int(self.features("train", "none").shape[1])
+
+    @property
+    def num_classes(self) -> int:
+        return self._split("train").num_classes
+
+    # --- tasks ---
+
+    def augmentation(self, split: str, index: int) -> str:
+        """The augmentation task ``index`` of ``split`` draws."""
+        dataset_split_of(split)
+        return draw_augmentation(self.seed, split, index, self.spec.augmentations)
+
+    def partition(self, split: str, index: int) -> np.ndarray:
+        """num_agents x S int64 indices into the dataset split: every agent's samples of this task."""
+        data_split = dataset_split_of(split)
+        self._split(data_split)
+        labels_N = self._labels[data_split][0]
+        return partition(
+            labels_N,
+            method=self.spec.partition,
+            num_agents=self.num_agents,
+            samples_per_agent=self.samples_per_agent,
+            rng=numpy_rng(self.seed, "partition", split, index),
+            alpha=self.spec.alpha,
+            shards_per_agent=self.spec.shards_per_agent,
+        )
+
+    def task(self, split: str, index: int, agents: Sequence[int] | torch.Tensor | None = None) -> TaskData:
+        """Task ``index`` of ``split`` ("meta-train", "meta-val", "meta-test") for ``agents`` (None = all).
+
+        The result depends only on (seed, split, index) and the agent ids: the rows of agents [3, 5]
+        equal rows 3 and 5 of the full task. Agents are returned sorted.
+        """
+        data_split = dataset_split_of(split)
+        if isinstance(index, bool) or not isinstance(index, int | np.integer) or index < 0:
+            raise InputError([f"task index must be a non-negative integer, got {index!r}"])
+        agents_A = self._agent_ids(agents)
+        augmentation = self.augmentation(split, int(index))
+        features_NP = self.features(data_split, augmentation)
+        labels_N = self._labels[data_split][1]
+        rows_AS = torch.from_numpy(self.partition(split, int(index))[agents_A.numpy()])
+        x_ASP = features_NP[rows_AS]
+        y_AS = labels_N[rows_AS]
+        num_train = self.spec.num_train
+        return TaskData(
+            agents=agents_A,
+            train_x=x_ASP[:, :num_train].contiguous(),
+            train_y=y_AS[:, :num_train].contiguous(),
+            heldout_x=x_ASP[:, num_train:].contiguous(),
+            heldout_y=y_AS[:, num_train:].contiguous(),
+            num_classes=self.num_classes,
+            num_features=int(features_NP.shape[1]),
+            augmentation=augmentation,
+        )
+
+    def _agent_ids(self, agents: Sequence[int] | torch.Tensor | None) -> torch.Tensor:
+        if agents is None:
+            return torch.arange(self.num_agents, dtype=torch.int64)
+        ids = (
+            torch.as_tensor(agents, dtype=torch.int64).reshape(-1)
+            if len(agents)
+            else torch.empty(0, dtype=torch.int64)
+        )
+        ids = torch.sort(ids).values
+        if ids.numel() and (int(ids[0]) < 0 or int(ids[-1]) >= self.num_agents):
+            raise ValueError(f"agent ids must lie in [0, {self.num_agents}), got {ids.tolist()}")
+        if ids.numel() > 1 and bool((ids[1:] == ids[:-1]).any()):
+            raise ValueError(f"agent ids must be distinct, got {ids.tolist()}")
+        return ids

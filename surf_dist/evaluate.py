@@ -1,0 +1,81 @@
+"""Evaluation on fresh meta-test tasks: U-DGD layer by layer and the baselines round by round.
+
+For every meta-test task t, U-DGD and every baseline start from the same W_0; U-DGD uses K·L rounds,
+the baselines ``eval.rounds_factor`` times as many. Silent agents are injected when
+``failures.in_eval`` (the same keyed draws on every backend).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from .core.baselines import BaselineSteps, run_baselines
+from .core.udgd import UDGD
+from .train import Trainer, layer_metrics
+
+
+def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
+    t = torch.tensor(rows, dtype=torch.float64)
+    std = t.std(dim=0, unbiased=False) if t.shape[0] > 1 else torch.zeros(t.shape[1], dtype=torch.float64)
+    return t.mean(dim=0).tolist(), std.tolist()
+
+
+def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
+    """``eval`` section of the summary (identical on every worker)."""
+    cfg, mixer = trainer.cfg, trainer.mixer
+    e, f = cfg.eval, cfg.failures
+    num_rounds_udgd = cfg.model.num_hops * cfg.model.num_layers
+    num_rounds = e.rounds_factor * num_rounds_udgd
+    steps = BaselineSteps(dgd_step=e.dgd_step, dsgd_step=e.dsgd_step, dsgd_batch=e.dsgd_batch,
+                          dfedavgm_step=e.dfedavgm_step, dfedavgm_local_steps=e.dfedavgm_local_steps,
+                          dfedavgm_momentum=e.dfedavgm_momentum, dfedavgm_batch=e.dfedavgm_batch)
+    per_task: dict[str, list[list[float]]] = {"accuracy": [], "loss": [], "grad_norm": [], "slack": []}
+    curves: dict[str, list[list[float]]] = {name: [] for name in e.baselines}
+    silent_total = 0
+    model.eval()
+    for t in range(cfg.data.num_meta_test):
+        task = trainer.prepare("meta-test", t)
+        with mixer.ledger.in_phase("eval/udgd"):
+            lm = layer_metrics(trainer, model, task, t, f.in_eval)
+        for key in per_task:
+            per_task[key].append(lm[key])
+        masks = trainer.silent.masks("test-baseline", t, num_rounds) if f.in_eval else None
+        if f.in_eval and trainer.silent.active:
+            udgd_masks = trainer.silent.masks("test", t, cfg.model.num_layers) or []
+            silent_total += sum(int(m.sum()) for m in udgd_masks if m is not None)
+        with torch.no_grad():
+            results = run_baselines(
+                e.baselines, mixer=mixer, w0_AD=lm["w0"], train=(task.train_x, task.train_y),
+                heldout=(task.heldout_x, task.heldout_y), num_rounds=num_rounds, steps=steps, seed=cfg.seed,
+                step_index=t, silent_for_round=(lambda r, m=masks: None if m is None else m[r - 1]),
+            )
+        for name, curve in results.items():
+            curves[name].append(curve)
+    acc, acc_std = _mean_std(per_task["accuracy"])
+    loss, loss_std = _mean_std(per_task["loss"])
+    grad_norm, _ = _mean_std(per_task["grad_norm"])
+    slack, _ = _mean_std(per_task["slack"])
+    violations = [sum(1 for row in per_task["slack"] if row[layer] > 0) for layer in range(cfg.model.num_layers)]
+    udgd = {
+        "accuracy_per_layer": acc, "accuracy_std_per_layer": acc_std, "loss_per_layer": loss,
+        "loss_std_per_layer": loss_std, "grad_norm_per_layer": grad_norm, "slack_per_layer": slack,
+        "violations_per_layer": violations, "rounds": num_rounds_udgd,
+        "rounds_per_layer": [cfg.model.num_hops * layer for layer in range(cfg.model.num_layers + 1)],
+        "final_accuracy": acc[-1], "silent_agent_layers": silent_total,
+    }
+    baselines = {}
+    for name, rows in curves.items():
+        mean, std = _mean_std(rows)
+        baselines[name] = {
+            "rounds": list(range(num_rounds + 1)), "accuracy": mean, "accuracy_std": std,
+            "accuracy_at_udgd_rounds": mean[num_rounds_udgd], "accuracy_at_max_rounds": mean[-1],
+        }
+    return {"num_tasks": cfg.data.num_meta_test, "udgd": udgd, "baselines": baselines}
+
+
+def monotone_layers(values: list[float], increasing: bool) -> int:
+    """How many consecutive-layer steps move the right way (accuracy up, loss down)."""
+    return sum(1 for a, b in zip(values, values[1:]) if (b >= a if increasing else b <= a) and not math.isnan(b))

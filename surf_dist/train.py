@@ -1,0 +1,266 @@
+"""The coordinator loop: primal-dual meta-training of U-DGD over federated tasks (PAPER.md §3, Alg. 1).
+
+Every worker runs this same loop on its own block of agents; it sees a ``Mixer``, never a backend.
+Per step (one meta-train task): one U-DGD forward with fresh mini-batches, the held-out loss at the
+last layer, the descent constraints, the Lagrangian; backward through the messages; parameter
+gradients summed over workers; Adam on Θ; projected dual ascent on λ. The coordinator (worker 0)
+validates, keeps the best parameters, logs ``metrics.jsonl`` and writes checkpoints; all workers
+hold identical Θ and λ because they apply identical updates to identical reduced values.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import checkpoint
+from .comm.mixer import Mixer
+from .config import Config, save_config
+from .core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
+from .core.objective import correct_per_agent, loss_per_agent
+from .core.sampling import batch_indices, initial_iterate, take_batch
+from .core.udgd import UDGD
+from .data.rng import keyed_seed
+from .data.tasks import TaskData
+from .failures import KillInjector, SilentSchedule
+from .problem import Problem
+
+
+def build_model(cfg: Config, problem: Problem) -> UDGD:
+    """U-DGD with parameters drawn from a generator keyed by the seed (identical on every worker)."""
+    m = cfg.model
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(keyed_seed(cfg.seed, "init"))
+        model = UDGD(num_layers=m.num_layers, num_hops=m.num_hops, num_features=problem.num_features,
+                     num_classes=problem.num_classes, batch_size=m.batch_size, hidden=m.hidden, output=m.output,
+                     normalisation=m.normalisation, init=m.init, tap_init=m.tap_init)
+    return model.to(problem.dtype)
+
+
+@dataclass
+class Forward:
+    """One unrolled forward pass on one task (hosted rows)."""
+
+    ws: list[torch.Tensor]
+    norms: torch.Tensor  # L + 1 global gradient norms
+    loss: torch.Tensor  # global held-out loss at the last layer
+
+
+@dataclass
+class History:
+    loss_per_step: list[float] = field(default_factory=list)  # the Lagrangian
+    heldout_loss_per_step: list[float] = field(default_factory=list)
+    seconds_per_step: list[float] = field(default_factory=list)
+    val: list[dict[str, float]] = field(default_factory=list)
+    best_val_loss: float = math.inf
+    best_step: int = -1
+    silent_agent_layers: int = 0  # (agent, layer) pairs silenced during training
+
+
+class Trainer:
+    """Meta-training on one worker. ``run_dir`` is used by the coordinator only."""
+
+    def __init__(self, cfg: Config, mixer: Mixer, problem: Problem, run_dir: str | Path | None = None) -> None:
+        self.cfg, self.mixer, self.problem = cfg, mixer, problem
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.model = build_model(cfg, problem)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)
+        self.duals = torch.zeros(cfg.model.num_layers, dtype=problem.dtype)
+        self.history = History()
+        self.best_state: dict[str, torch.Tensor] = copy.deepcopy(self.model.state_dict())
+        self.step = 0
+        self.silent = SilentSchedule(cfg.failures, seed=cfg.seed, num_agents=problem.num_agents)
+        self.killer = KillInjector(cfg.failures, seed=cfg.seed, num_workers=mixer.num_workers, run_dir=run_dir)
+
+    @property
+    def num_steps(self) -> int:
+        return self.cfg.train.epochs * self.cfg.data.num_meta_train
+
+    # -- one forward pass ---------------------------------------------------------------------------------
+    def prepare(self, split: str, index: int) -> TaskData:
+        """Point the Mixer at the task's graph and return this worker's agents' data."""
+        tg = self.problem.graph(split, index)
+        self.mixer.set_graph(tg.graph, tg.s_NN)
+        return self.problem.task(split, index, self.mixer.agents)
+
+    def batches(self, task: TaskData, phase: str, step: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """B_0..B_L: B_l feeds layer l and measures ‖∇f̂(W_l; B_l)‖; B_0 only measures W_0."""
+        n, m, b = self.problem.num_agents, task.train_x.shape[1], self.cfg.model.batch_size
+        return [
+            take_batch(task.train_x, task.train_y,
+                       self.mixer.local_rows(batch_indices(self.cfg.seed, phase, step, layer, n, m, b)))
+            for layer in range(self.cfg.model.num_layers + 1)
+        ]
+
+    def forward(self, model: UDGD, task: TaskData, phase: str, step: int, with_silent: bool) -> Forward:
+        n = self.problem.num_agents
+        w0 = self.mixer.local_rows(initial_iterate(self.cfg.seed, phase, step, n, self.problem.dim,
+                                                   self.cfg.model.w0_std, self.problem.dtype))
+        batches = self.batches(task, phase, step)
+        silent = self.silent.masks(phase, step, self.cfg.model.num_layers) if with_silent else None
+        if silent is not None and phase == "train":
+            self.history.silent_agent_layers += int(sum(int(s.sum()) for s in silent if s is not None))
+        ws = model(self.mixer, w0, batches[1:], silent)
+        norms = gradient_norms(self.mixer, ws, batches)
+        loss = self.mixer.all_reduce_sum(loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum().reshape(1))[0] / n
+        return Forward(ws, norms, loss)
+
+    # -- one meta-training step -------------------------------------------------------------------------
+    def compute_gradients(self, step: int) -> tuple[torch.Tensor, torch.Tensor, Forward]:
+        """Lagrangian and slacks of meta-train step ``step``; leaves the summed gradients in ``.grad``."""
+        task = self.prepare("meta-train", step % self.cfg.data.num_meta_train)
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.mixer.ledger.in_phase("train"):
+            fwd = self.forward(self.model, task, "train", step, self.cfg.failures.in_training)
+            slacks = descent_slacks(fwd.norms, self.cfg.train.epsilon, self.cfg.train.constraint_form)
+            lag = lagrangian(fwd.loss, slacks, self.duals, self.cfg.train.constrained)
+            # every worker holds the same global Lagrangian; all_reduce_sum's backward sums over workers
+            (lag / self.mixer.num_workers).backward()
+        self.mixer.all_reduce_grads(self.model.parameters())
+        return lag.detach(), slacks.detach(), fwd
+
+    def train_step(self) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        step = self.step
+        self.killer.maybe_kill(self.mixer.rank, step)
+        lag, slacks, fwd = self.compute_gradients(step)
+        grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip or math.inf)
+        self.optimizer.step()
+        if self.cfg.train.constrained:
+            self.duals = dual_step(self.duals, slacks, self.cfg.train.dual_lr)
+        self.step += 1
+        seconds = time.perf_counter() - t0
+        h = self.history
+        h.loss_per_step.append(float(lag))
+        h.heldout_loss_per_step.append(float(fwd.loss))
+        h.seconds_per_step.append(seconds)
+        bytes_so_far = self.mixer.ledger.totals()
+        return {
+            "step": step, "epoch": step // self.cfg.data.num_meta_train, "task": step % self.cfg.data.num_meta_train,
+            "lagrangian": float(lag), "loss": float(fwd.loss), "slacks": slacks.tolist(), "duals": self.duals.tolist(),
+            "grad_norms": fwd.norms.detach().tolist(), "theta_grad_norm": float(grad_norm), "seconds": seconds,
+            "worker0_logical_bytes": bytes_so_far["logical_bytes"], "worker0_physical_bytes": bytes_so_far["physical_bytes"],
+        }
+
+    # -- validation and the loop --------------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean held-out loss at the last layer over the meta-validation tasks."""
+        losses = []
+        with self.mixer.ledger.in_phase("validate"):
+            for v in range(self.cfg.data.num_meta_val):
+                task = self.prepare("meta-val", v)
+                losses.append(float(self.forward(self.model, task, "val", v, False).loss))
+        return sum(losses) / len(losses)
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "duals": self.duals.clone(), "best_state": self.best_state, "history": self.history.__dict__.copy(),
+            "config": self.cfg.to_dict(), "ledger": self.mixer.merged_ledger_state(),
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.step = int(state["step"])
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.duals = state["duals"].clone()
+        self.best_state = state["best_state"]
+        self.history = History(**state["history"])
+        if self.mixer.is_coordinator and state.get("ledger") is not None:
+            self.mixer.ledger.load_state(state["ledger"])
+
+    def resume(self) -> bool:
+        """Continue from the run directory's last good checkpoint, if any (every worker reads it)."""
+        if self.run_dir is None:
+            return False
+        state = checkpoint.load(self.run_dir)
+        if state is None:
+            return False
+        self.load_state(state)
+        return True
+
+    def save(self) -> None:
+        state = self.state()  # collective: every worker takes part in gathering the ledger
+        if self.mixer.is_coordinator and self.run_dir is not None:
+            checkpoint.save(state, self.run_dir)
+
+    def fit(self, progress: bool = True) -> History:
+        cfg, coordinator = self.cfg, self.mixer.is_coordinator
+        if self.run_dir is not None and coordinator:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.run_dir / "config.json")
+        self.mixer.barrier()
+        resumed = self.resume()
+        metrics_fh = open(self.run_dir / "metrics.jsonl", "a") if (self.run_dir and coordinator) else None
+        bar = None
+        if progress and coordinator:
+            from tqdm import tqdm
+
+            bar = tqdm(total=self.num_steps, initial=self.step, desc="meta-train", unit="step", dynamic_ncols=True)
+            if resumed:
+                bar.write(f"resumed from step {self.step}")
+        val_every = cfg.train.validate_every or cfg.data.num_meta_train
+        try:
+            while self.step < self.num_steps:
+                row = self.train_step()
+                if self.step % val_every == 0 or self.step == self.num_steps:
+                    val = self.validate()
+                    row["val_loss"] = val
+                    self.history.val.append({"step": self.step, "loss": val})
+                    if val < self.history.best_val_loss:
+                        self.history.best_val_loss, self.history.best_step = val, self.step
+                        self.best_state = copy.deepcopy(self.model.state_dict())
+                if metrics_fh is not None:
+                    metrics_fh.write(json.dumps(row) + "\n")
+                    metrics_fh.flush()
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(lag=f"{row['lagrangian']:.3f}", loss=f"{row['loss']:.3f}",
+                                    viol=int(sum(s > 0 for s in row["slacks"])),
+                                    val=f"{self.history.best_val_loss:.3f}")
+                if self.step % cfg.train.checkpoint_every == 0 or "val_loss" in row or self.step == self.num_steps:
+                    self.save()
+        finally:
+            if bar is not None:
+                bar.close()
+            if metrics_fh is not None:
+                metrics_fh.close()
+        return self.history
+
+    def eval_model(self) -> UDGD:
+        """The parameters to evaluate: the best validated ones (``train.keep_best``) or the last."""
+        if not self.cfg.train.keep_best:
+            return self.model
+        model = copy.deepcopy(self.model)
+        model.load_state_dict(self.best_state)
+        return model
+
+    def final_param_norms(self) -> dict[str, float]:
+        return {name: float(p.detach().norm()) for name, p in self.model.named_parameters()}
+
+
+@torch.no_grad()
+def layer_metrics(trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool) -> dict[str, list[float]]:
+    """Per-layer held-out accuracy and loss (global), gradient norms and slacks on one meta-test task."""
+    mixer, n = trainer.mixer, trainer.problem.num_agents
+    fwd = trainer.forward(model, task, "test", step, with_silent)
+    num_samples = float(n * task.heldout_y.shape[1])
+    local = torch.stack([
+        torch.stack([correct_per_agent(w, task.heldout_x, task.heldout_y).sum(),
+                     loss_per_agent(w, task.heldout_x, task.heldout_y).sum()]) for w in fwd.ws
+    ])
+    total = mixer.all_reduce_sum(local.to(torch.float64))
+    slacks = descent_slacks(fwd.norms, trainer.cfg.train.epsilon, trainer.cfg.train.constraint_form)
+    return {
+        "accuracy": (total[:, 0] / num_samples).tolist(), "loss": (total[:, 1] / n).tolist(),
+        "grad_norm": fwd.norms.tolist(), "slack": slacks.tolist(), "w0": fwd.ws[0],
+    }
