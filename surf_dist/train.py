@@ -140,7 +140,7 @@ class Trainer:
         seconds = time.perf_counter() - t0
         h = self.history
         h.loss_per_step.append(float(lag))
-        h.heldout_loss_per_step.append(float(fwd.loss))
+        h.heldout_loss_per_step.append(float(fwd.loss.detach()))
         h.seconds_per_step.append(seconds)
         bytes_so_far = self.mixer.ledger.totals()
         return {

@@ -1,0 +1,315 @@
+"""The torch.distributed backend: agents spread over ranks, rounds as differentiable halo exchanges.
+
+Each rank hosts a block of agents (the placement). For a task's graph, ``topology.halo_plan`` says
+which hosted rows every other rank needs; a round sends each neighbouring rank those rows once, with
+point-to-point isend/irecv on an explicit ProcessGroup (gloo on CPU, nccl on GPUs). The exchange is a
+``torch.autograd.Function`` whose backward sends the gradients of the received rows back along the
+reversed edges and adds them into the senders' rows: the meta-gradient flows through the messages.
+
+Shapes: A hosted agents, H halo rows (received), D model dimension; ``s_AC`` holds the hosted rows of S
+restricted to the columns C = [hosted agents, halo agents].
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from ..topology import halo_plan
+from .mixer import Mixer
+
+BUCKET_NUMEL = 4 * 1024 * 1024  # parameter gradients are all-reduced in flat buckets of this many elements
+
+
+class _HaloExchange(torch.autograd.Function):
+    """x_eff (A × D) ↦ halo (H × D): the live rows neighbouring ranks sent this round (zeros for silent ones)."""
+
+    @staticmethod
+    def forward(ctx: Any, x_AD: torch.Tensor, mixer: TorchMixer, layer: int, hop: int, live_N: np.ndarray | None):
+        ctx.mixer, ctx.layer, ctx.hop, ctx.live_N = mixer, layer, hop, live_N
+        return mixer.exchange(x_AD, "forward", layer, hop, live_N)
+
+    @staticmethod
+    def backward(ctx: Any, g_HD: torch.Tensor):
+        m = ctx.mixer
+        return m.exchange_back(g_HD.contiguous(), ctx.layer, ctx.hop, ctx.live_N), None, None, None, None
+
+
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over ranks; backward sums the upstream gradients over ranks (exact for any downstream use)."""
+
+    @staticmethod
+    def forward(ctx: Any, t: torch.Tensor, mixer: TorchMixer):
+        ctx.mixer = mixer
+        out = t.detach().clone().contiguous()
+        mixer.raw_all_reduce(out, "scalars")
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, g: torch.Tensor):
+        out = g.detach().clone().contiguous()
+        ctx.mixer.raw_all_reduce(out, "scalars")
+        return out, None
+
+
+class TorchMixer(Mixer):
+    """A rank's block of agents; rounds are halo exchanges over ``group``."""
+
+    def __init__(self, *, placement: list[np.ndarray], num_agents: int, group: Any = None,
+                 semantics: str = "zero", device: torch.device | str = "cpu") -> None:
+        rank, world = dist.get_rank(group), dist.get_world_size(group)
+        if len(placement) != world:
+            raise ValueError(f"placement has {len(placement)} workers but the process group has {world} ranks")
+        super().__init__(agents=placement[rank], num_agents=num_agents, rank=rank, num_workers=world,
+                         semantics=semantics)
+        self.placement, self.group, self.device = placement, group, torch.device(device)
+        self.position = np.full(num_agents, -1, dtype=np.int64)  # global id -> row among hosted agents
+        self.position[self.agents] = np.arange(len(self.agents))
+        self.send_rows: dict[int, np.ndarray] = {}  # peer -> global ids this rank sends to peer every round
+        self.recv_rows: dict[int, np.ndarray] = {}  # peer -> global ids received from peer (halo order)
+        self.halo_agents = np.zeros(0, dtype=np.int64)
+        self.s_AC: torch.Tensor | None = None
+        self._halo_stale: dict[int, torch.Tensor] = {}
+        self.comm_seconds = 0.0
+
+    def _global_rank(self, peer: int) -> int:
+        return peer if self.group is None else dist.get_global_rank(self.group, peer)
+
+    # -- graph ----------------------------------------------------------------------------------------
+    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor) -> None:
+        super().set_graph(graph, s_NN)
+        plan = halo_plan(graph, self.placement)
+        self.send_rows = {dst: rows for (src, dst), rows in plan.send.items() if src == self.rank}
+        self.recv_rows = {src: rows for (src, dst), rows in plan.send.items() if dst == self.rank}
+        halo = [self.recv_rows[p] for p in sorted(self.recv_rows)]
+        self.halo_agents = np.concatenate(halo) if halo else np.zeros(0, dtype=np.int64)
+        columns = np.concatenate([self.agents, self.halo_agents])
+        self.s_AC = s_NN[self.agents_t][:, torch.as_tensor(columns)].to(self.device)
+        self.reset_stale()
+
+    def reset_stale(self) -> None:
+        super().reset_stale()
+        self._halo_stale = {}
+
+    # -- the round ------------------------------------------------------------------------------------
+    def _live_rows(self, rows: np.ndarray, live_N: np.ndarray | None) -> np.ndarray:
+        """Boolean mask over ``rows``: which of them are sent this round."""
+        return np.ones(len(rows), dtype=bool) if live_N is None else live_N[rows]
+
+    def _p2p(self, sends: dict[int, torch.Tensor], recvs: dict[int, torch.Tensor]) -> None:
+        ops = [dist.P2POp(dist.isend, t, self._global_rank(p), self.group) for p, t in sends.items() if t.numel()]
+        ops += [dist.P2POp(dist.irecv, t, self._global_rank(p), self.group) for p, t in recvs.items() if t.numel()]
+        if not ops:
+            return
+        t0 = time.perf_counter()
+        for work in dist.batch_isend_irecv(ops):
+            work.wait()
+        self.comm_seconds += time.perf_counter() - t0
+
+    def exchange(self, x_AD: torch.Tensor, direction: str, layer: int, hop: int, live_N: np.ndarray | None):
+        """Send each peer the live rows it needs; return the halo rows (H × D, zeros where silent)."""
+        x = x_AD.detach()
+        sends, recvs = {}, {}
+        for peer, rows in self.send_rows.items():
+            rows = rows[self._live_rows(rows, live_N)]
+            sends[peer] = x[torch.as_tensor(self.position[rows])].contiguous()
+        for peer, rows in self.recv_rows.items():
+            recvs[peer] = x.new_empty((int(self._live_rows(rows, live_N).sum()), x.shape[1]))
+        self._p2p(sends, recvs)
+        self._record_physical(direction, layer, hop, sends)
+        halo_HD = x.new_zeros((len(self.halo_agents), x.shape[1]))
+        offset = 0
+        for peer in sorted(self.recv_rows):
+            rows = self.recv_rows[peer]
+            live = self._live_rows(rows, live_N)
+            idx = torch.as_tensor(offset + np.nonzero(live)[0])
+            halo_HD[idx] = recvs[peer]
+            offset += len(rows)
+        return halo_HD
+
+    def exchange_back(self, g_HD: torch.Tensor, layer: int, hop: int, live_N: np.ndarray | None) -> torch.Tensor:
+        """Backward of ``exchange``: return each received row's gradient to its owner; sum into own rows."""
+        self.record_round("backward", layer, hop, live_N, g_HD.shape[1], g_HD.element_size())
+        sends, recvs, offset = {}, {}, 0
+        for peer in sorted(self.recv_rows):
+            rows = self.recv_rows[peer]
+            live = self._live_rows(rows, live_N)
+            sends[peer] = g_HD[torch.as_tensor(offset + np.nonzero(live)[0])].contiguous()
+            offset += len(rows)
+        for peer, rows in self.send_rows.items():
+            recvs[peer] = g_HD.new_empty((int(self._live_rows(rows, live_N).sum()), g_HD.shape[1]))
+        self._p2p(sends, recvs)
+        self._record_physical("backward", layer, hop, sends)
+        grad_AD = g_HD.new_zeros((len(self.agents), g_HD.shape[1]))
+        for peer, rows in self.send_rows.items():
+            rows = rows[self._live_rows(rows, live_N)]
+            grad_AD.index_add_(0, torch.as_tensor(self.position[rows]), recvs[peer])
+        return grad_AD
+
+    def _record_physical(self, direction: str, layer: int, hop: int, sends: dict[int, torch.Tensor]) -> None:
+        sent = [t for t in sends.values() if t.numel()]
+        self.ledger.record_physical(direction, layer, hop, len(sent), sum(t.numel() * t.element_size() for t in sent))
+
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent_N: torch.Tensor | None = None) -> torch.Tensor:
+        assert self.s_AC is not None, "set_graph() first"
+        live_N = None if silent_N is None else (~silent_N).numpy()
+        x_eff = self.stale_or_zero(x_AD, None if live_N is None else torch.as_tensor(live_N[self.agents]), hop)
+        self.record_round("forward", layer, hop, live_N, x_AD.shape[1], x_AD.element_size())
+        if torch.is_grad_enabled() and x_eff.requires_grad:
+            halo = _HaloExchange.apply(x_eff, self, layer, hop, live_N)
+        else:
+            halo = self.exchange(x_eff, "forward", layer, hop, live_N)
+        if self.semantics == "stale" and len(self.halo_agents):
+            # receivers keep the last value each neighbour sent in this hop; silent senders' rows come from it
+            if live_N is not None:
+                fill = self._halo_stale.get(hop, torch.zeros_like(halo))
+                halo = torch.where(torch.as_tensor(live_N[self.halo_agents])[:, None], halo, fill)
+            self._halo_stale[hop] = halo
+        return self.s_AC @ torch.cat([x_eff, halo], dim=0)
+
+    # -- reductions -----------------------------------------------------------------------------------
+    def raw_all_reduce(self, t: torch.Tensor, direction: str) -> None:
+        """In-place sum over ranks; physical bytes estimated as a ring all-reduce sends, 2 (W−1)/W × size."""
+        t0 = time.perf_counter()
+        dist.all_reduce(t, group=self.group)
+        self.comm_seconds += time.perf_counter() - t0
+        nbytes = t.numel() * t.element_size()
+        self.ledger.record_physical(direction, 0, 0, 2 * (self.num_workers - 1),
+                                    int(2 * (self.num_workers - 1) / self.num_workers * nbytes))
+
+    def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None) -> torch.Tensor:
+        if ledger_layer is not None:
+            self.record_all_reduce(ledger_layer, t)
+        return _AllReduceSum.apply(t, self)
+
+    def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
+        grads = [p.grad for p in params if p.grad is not None]
+        bucket: list[torch.Tensor] = []
+        for g in [*grads, None]:
+            if g is not None:
+                bucket.append(g)
+            if bucket and (g is None or sum(b.numel() for b in bucket) >= BUCKET_NUMEL):
+                flat = torch.cat([b.reshape(-1) for b in bucket])
+                self.raw_all_reduce(flat, "params")
+                offset = 0
+                for b in bucket:
+                    b.copy_(flat[offset: offset + b.numel()].view_as(b))
+                    offset += b.numel()
+                bucket = []
+
+    def gather_objects(self, obj: Any) -> list[Any] | None:
+        out = [None] * self.num_workers if self.rank == 0 else None
+        dist.gather_object(obj, out, dst=self._global_rank(0), group=self.group)
+        return out
+
+    def broadcast_object(self, obj: Any) -> Any:
+        box = [obj]
+        dist.broadcast_object_list(box, src=self._global_rank(0), group=self.group)
+        return box[0]
+
+    def barrier(self) -> None:
+        dist.barrier(group=self.group)
+
+
+# -- launching ------------------------------------------------------------------------------------------
+def init_process_group(cfg_run: Any, *, rank: int | None = None, world_size: int | None = None,
+                       init_method: str | None = None) -> None:
+    """Join the default process group: from torchrun's environment, or explicit (forked ranks, Ray actors)."""
+    backend = "nccl" if cfg_run.device == "cuda" else "gloo"
+    timeout = dt.timedelta(seconds=cfg_run.timeout_s)
+    if cfg_run.threads_per_worker:
+        torch.set_num_threads(cfg_run.threads_per_worker)
+    if rank is None:
+        dist.init_process_group(backend, timeout=timeout)
+    else:
+        dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, timeout=timeout)
+
+
+def torch_worker(cfg: Any, out: Path | None, progress: bool, backend_name: str = "torch") -> dict[str, Any] | None:
+    """The body of one rank once the process group exists."""
+    from ..problem import Problem
+    from ..session import run_worker
+
+    problem = Problem(cfg)
+    placement = problem.placement(dist.get_world_size())
+    device = "cpu"
+    if cfg.run.device == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(device)
+    mixer = TorchMixer(placement=placement, num_agents=problem.num_agents, semantics=cfg.failures.semantics,
+                       device=device)
+    return run_worker(cfg, mixer, problem, out, progress=progress and mixer.is_coordinator, backend=backend_name)
+
+
+def _forked_rank(rank: int, cfg: Any, out: Path | None, port: int, progress: bool) -> None:
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
+    try:
+        torch_worker(cfg, out, progress)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_torch(cfg: Any, out: Path | None, *, progress: bool = True) -> None:
+    """Under torchrun: this process is one rank. Otherwise fork ``run.workers`` local ranks and watch them,
+    restarting all of them from the last checkpoint when one dies (as torchrun --max-restarts does)."""
+    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
+        world = int(os.environ["WORLD_SIZE"])
+        if cfg.run.workers not in (1, world):
+            print(f"surf-dist: run.workers={cfg.run.workers} ignored: torchrun started {world} ranks", file=sys.stderr)
+        from ..config import replace
+
+        cfg = replace(cfg, run={"workers": world})
+        init_process_group(cfg.run)
+        try:
+            torch_worker(cfg, out, progress)
+        finally:
+            dist.destroy_process_group()
+        return
+    import multiprocessing as mp
+
+    from ..backends import free_port
+
+    ctx = mp.get_context("fork")
+    for attempt in range(cfg.failures.max_restarts + 1):
+        port = free_port()
+        procs = [ctx.Process(target=_forked_rank, args=(r, cfg, out, port, progress)) for r in range(cfg.run.workers)]
+        for p in procs:
+            p.start()
+        failed = _watch(procs)
+        if failed is None:
+            return
+        rank, code = failed
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        left = attempt < cfg.failures.max_restarts
+        print(f"surf-dist: rank {rank} died ({how}); " + ("restarting every rank from the last checkpoint"
+              if left else "no restarts left"), file=sys.stderr)
+    raise RuntimeError(f"the torch run failed {cfg.failures.max_restarts + 1} times; see the messages above")
+
+
+def _watch(procs: list[Any]) -> tuple[int, int] | None:
+    """Wait for all ranks; on the first failure, stop the others. Returns (rank, exit code) or None."""
+    while True:
+        codes = [p.exitcode for p in procs]
+        bad = [(r, c) for r, c in enumerate(codes) if c not in (None, 0)]
+        if bad:
+            for p in procs:
+                if p.exitcode is None:
+                    p.kill()
+            for p in procs:
+                p.join()
+            return bad[0]
+        if all(c == 0 for c in codes):
+            return None
+        time.sleep(0.05)
