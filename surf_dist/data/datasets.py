@@ -49,9 +49,9 @@ _IDX_FILES = {
 _TORCHVISION_DIR = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST"}
 _CIFAR_DIR = "cifar-10-batches-py"
 _CIFAR_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
-_IDX_DTYPES = {
-    0x08: np.uint8,
-    0x09: np.int8,
+_IDX_DTYPES: dict[int, np.dtype] = {  # IDX type byte -> big-endian NumPy dtype
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
     0x0C: np.dtype(">i4"),
     0x0D: np.dtype(">f4"),
@@ -141,7 +141,7 @@ def read_idx(path: str | Path) -> np.ndarray:
         raise InputError([f"{path}: cannot read ({exc}); delete it and place a fresh copy"]) from exc
     if len(buffer) < 4 or buffer[0] != 0 or buffer[1] != 0 or buffer[2] not in _IDX_DTYPES:
         raise InputError([f"{path}: not an IDX file (bad magic number); replace it with the original file"])
-    dtype = np.dtype(_IDX_DTYPES[buffer[2]])
+    dtype = _IDX_DTYPES[buffer[2]]
     num_dims = buffer[3]
     header_bytes = 4 + 4 * num_dims
     shape = tuple(int(d) for d in np.frombuffer(buffer, dtype=">u4", count=num_dims, offset=4))
@@ -203,20 +203,31 @@ def _missing_problems(name: str, missing: list[str], dirs: list[Path], *, gz: bo
     ]
 
 
-def _load_idx_dataset(name: str, split: str, *, root: str | None, download: bool) -> ImageSplit:
-    dirs = _idx_search_dirs(name, root)
-    stems = _IDX_FILES[split]
-    found = {stem: _find_file(stem, dirs, ("", ".gz")) for stem in stems}
-    missing = [stem for stem, path in found.items() if path is None]
-    if missing and download:
+def _locate(name: str, stems: tuple[str, ...], root: str | None, download: bool) -> list[Path]:
+    """Paths of the files ``stems`` of dataset ``name``, downloading first if asked and needed.
+
+    Raises:
+        InputError: one problem per file still missing, each with the fix.
+    """
+    gz = name != "cifar10"
+    suffixes = ("", ".gz") if gz else ("",)
+
+    def search() -> tuple[list[Path], dict[str, Path | None]]:
+        dirs = _cifar_search_dirs(root) if name == "cifar10" else _idx_search_dirs(name, root)
+        return dirs, {stem: _find_file(stem, dirs, suffixes) for stem in stems}
+
+    dirs, found = search()
+    if download and None in found.values():
         _download_torchvision(name, root)
-        dirs = _idx_search_dirs(name, root)
-        found = {stem: _find_file(stem, dirs, ("", ".gz")) for stem in stems}
-        missing = [stem for stem, path in found.items() if path is None]
+        dirs, found = search()
+    missing = [stem for stem, path in found.items() if path is None]
     if missing:
-        raise InputError(_missing_problems(name, missing, dirs, gz=True))
-    images_path, labels_path = (found[stem] for stem in stems)
-    assert images_path is not None and labels_path is not None
+        raise InputError(_missing_problems(name, missing, dirs, gz=gz))
+    return [path for path in found.values() if path is not None]
+
+
+def _load_idx_dataset(name: str, split: str, *, root: str | None, download: bool) -> ImageSplit:
+    images_path, labels_path = _locate(name, _IDX_FILES[split], root, download)
     images_NHW, labels_N = read_idx(images_path), read_idx(labels_path)
     problems = []
     if images_NHW.ndim != 3 or images_NHW.dtype != np.uint8:
@@ -259,32 +270,18 @@ def _download_torchvision(name: str, root: str | None) -> None:
 # --- CIFAR-10 (pickle batches) -----------------------------------------------------------------
 
 
-def _load_cifar10(split: str, *, root: str | None, download: bool) -> ImageSplit:
-    def search_dirs() -> list[Path]:
-        base = Path(root).expanduser() if root is not None else default_data_root()
-        return [base / _CIFAR_DIR, base]
+def _cifar_search_dirs(root: str | None) -> list[Path]:
+    base = Path(root).expanduser() if root is not None else default_data_root()
+    return [base / _CIFAR_DIR, base]
 
-    stems = _CIFAR_FILES[split]
-    dirs = search_dirs()
-    found = {stem: _find_file(stem, dirs, ("",)) for stem in stems}
-    missing = [stem for stem, path in found.items() if path is None]
-    if missing and download:
-        _download_torchvision("cifar10", root)
-        found = {stem: _find_file(stem, dirs, ("",)) for stem in stems}
-        missing = [stem for stem, path in found.items() if path is None]
-    if missing:
-        raise InputError(_missing_problems("cifar10", missing, dirs, gz=False))
-    images_list, labels_list = [], []
-    for stem in stems:
-        path = found[stem]
-        assert path is not None
-        data_NF, labels_N = _read_cifar_batch(path)
-        images_list.append(data_NF)
-        labels_list.append(labels_N)
-    data_NF = np.concatenate(images_list)
+
+def _load_cifar10(split: str, *, root: str | None, download: bool) -> ImageSplit:
+    paths = _locate("cifar10", _CIFAR_FILES[split], root, download)
+    batches = [_read_cifar_batch(path) for path in paths]
+    data_NF = np.concatenate([data for data, _ in batches])
     images = torch.from_numpy(data_NF.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)
-    labels = torch.from_numpy(np.concatenate(labels_list).astype(np.int64))
-    return _checked_split(images, labels, _NUM_CLASSES["cifar10"], str(dirs[0]))
+    labels = torch.from_numpy(np.concatenate([labels for _, labels in batches]).astype(np.int64))
+    return _checked_split(images, labels, _NUM_CLASSES["cifar10"], str(paths[0].parent))
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:

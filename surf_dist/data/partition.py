@@ -10,7 +10,7 @@ Every agent gets exactly S samples, drawn *without replacement within the agent*
 independently of each other, so two agents may hold the same sample when the pool is small. That
 is deliberate: it is what lets 100 agents x 60 samples live on the 1,198-image digits train split,
 where a disjoint partition (fedlab's ``CIFAR10Partitioner``, used by the fed-SURF code) is
-impossible. On CIFAR-10 (50,000 images for 6,000 draws) overlaps are rare.
+impossible. On CIFAR-10 (50,000 images, 6,000 draws) about one draw in twenty is shared.
 
 Methods:
     iid        each agent: S samples uniformly from the whole pool.
@@ -21,7 +21,11 @@ Methods:
                takes S / shards_per_agent samples of each (the remainder spread one by one).
 An agent whose count for a class exceeds that class's pool is redrawn (at most ``max_retries``
 times); after that the partition is impossible in practice and :class:`InputError` says what to
-change.
+change. Each agent's row is returned in random order, so its first M samples (training) and its
+last T (held out) are both draws from the agent's own class mix.
+
+Cost: a few NumPy calls per task, vectorised over agents (Floyd's sampling without replacement runs
+S steps, each over all (agent, class) pairs): about 2 ms for 100 agents x 60 samples.
 """
 
 from __future__ import annotations

@@ -201,7 +201,7 @@ class TaskSource:
         self.dtype = dtype
         self.samples_per_agent = spec.num_train + spec.num_heldout
         self._images: dict[str, ImageSplit] = {}
-        self._labels: dict[str, tuple[np.ndarray, torch.Tensor]] = {}
+        self._labels: dict[str, np.ndarray] = {}
         self._features: dict[tuple[str, str], torch.Tensor] = {}
         self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -213,7 +213,7 @@ class TaskSource:
                 self.spec.dataset, data_split, root=self.spec.root, download=self.spec.download
             )
             self._images[data_split] = loaded
-            self._labels[data_split] = (loaded.labels.numpy(), loaded.labels)
+            self._labels[data_split] = loaded.labels.numpy()
         return self._images[data_split]
 
     def _raw_features(self, data_split: str, augmentation: str) -> torch.Tensor:
@@ -268,7 +268,7 @@ class TaskSource:
         """num_agents x S int64 indices into the dataset split: every agent's samples of this task."""
         data_split = dataset_split_of(split)
         self._split(data_split)
-        labels_N = self._labels[data_split][0]
+        labels_N = self._labels[data_split]
         return partition(
             labels_N,
             method=self.spec.partition,
@@ -291,17 +291,23 @@ class TaskSource:
         agents_A = self._agent_ids(agents)
         augmentation = self.augmentation(split, int(index))
         features_NP = self.features(data_split, augmentation)
-        labels_N = self._labels[data_split][1]
-        rows_AS = torch.from_numpy(self.partition(split, int(index))[agents_A.numpy()])
-        x_ASP = features_NP[rows_AS]
+        labels_N = self._labels[data_split]
+        rows_AS = self.partition(split, int(index))[agents_A.numpy()]
+        # Gather in NumPy (views of the cached CPU tensors): single-threaded and ~1 ms, where torch's
+        # intra-op thread pool can take tens of ms for these small copies on a busy machine.
+        x_ASP = features_NP.numpy()[rows_AS]
         y_AS = labels_N[rows_AS]
         num_train = self.spec.num_train
+
+        def own(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(np.ascontiguousarray(array))
+
         return TaskData(
             agents=agents_A,
-            train_x=x_ASP[:, :num_train].contiguous(),
-            train_y=y_AS[:, :num_train].contiguous(),
-            heldout_x=x_ASP[:, num_train:].contiguous(),
-            heldout_y=y_AS[:, num_train:].contiguous(),
+            train_x=own(x_ASP[:, :num_train]),
+            train_y=own(y_AS[:, :num_train]),
+            heldout_x=own(x_ASP[:, num_train:]),
+            heldout_y=own(y_AS[:, num_train:]),
             num_classes=self.num_classes,
             num_features=int(features_NP.shape[1]),
             augmentation=augmentation,
