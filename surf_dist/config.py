@@ -274,7 +274,10 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any], source: str, problem
     sections = _section_types()
     for key, value in overrides.items():
         if key == "seed":
-            base["seed"] = _coerce(value, int, f"{source}: seed", problems)
+            num_before = len(problems)
+            seed = _coerce(value, int, f"{source}: seed", problems)
+            if len(problems) == num_before:
+                base["seed"] = seed
             continue
         if key not in sections:
             hint = difflib.get_close_matches(key, [*sections, "seed"], n=1)
@@ -291,7 +294,10 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any], source: str, problem
                 problems.append(f"{source}: unknown setting {key}.{name}"
                                 + (f" (did you mean {key}.{hint[0]}?)" if hint else f"; {key} has {', '.join(hints)}"))
                 continue
-            base[key][name] = _coerce(v, hints[name], f"{source}: {key}.{name}", problems)
+            num_before = len(problems)
+            coerced = _coerce(v, hints[name], f"{source}: {key}.{name}", problems)
+            if len(problems) == num_before:  # a bad value keeps the previous one, so validation still runs
+                base[key][name] = coerced
 
 
 def _parse_set(item: str, problems: list[str]) -> dict[str, Any]:
@@ -339,13 +345,11 @@ def load_config(
             problems.append(f"{path}: not valid TOML: {exc}")
     for item in overrides:
         _merge(base_dict, _parse_set(item, problems), f"--set {item.split('=')[0].strip()}", problems)
-    if problems:
-        raise InputError(problems)
     cfg = from_dict(base_dict)
     if validate:
-        problems = validate_config(cfg)
-        if problems:
-            raise InputError(problems)
+        problems += validate_config(cfg)
+    if problems:
+        raise InputError(problems)
     return cfg
 
 

@@ -72,7 +72,7 @@ class Trainer:
         self.cfg, self.mixer, self.problem = cfg, mixer, problem
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.model = build_model(cfg, problem)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, foreach=True)
         self.duals = torch.zeros(cfg.model.num_layers, dtype=problem.dtype)
         self.history = History()
         self.best_state: dict[str, torch.Tensor] = copy.deepcopy(self.model.state_dict())
@@ -145,7 +145,7 @@ class Trainer:
         bytes_so_far = self.mixer.ledger.totals()
         return {
             "step": step, "epoch": step // self.cfg.data.num_meta_train, "task": step % self.cfg.data.num_meta_train,
-            "lagrangian": float(lag), "loss": float(fwd.loss), "slacks": slacks.tolist(), "duals": self.duals.tolist(),
+            "lagrangian": float(lag), "loss": float(fwd.loss.detach()), "slacks": slacks.tolist(), "duals": self.duals.tolist(),
             "grad_norms": fwd.norms.detach().tolist(), "theta_grad_norm": float(grad_norm), "seconds": seconds,
             "worker0_logical_bytes": bytes_so_far["logical_bytes"], "worker0_physical_bytes": bytes_so_far["physical_bytes"],
         }
