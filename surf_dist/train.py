@@ -72,7 +72,7 @@ class Trainer:
         self.cfg, self.mixer, self.problem = cfg, mixer, problem
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.model = build_model(cfg, problem)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, foreach=True)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, fused=True)
         self.duals = torch.zeros(cfg.model.num_layers, dtype=problem.dtype)
         self.history = History()
         self.best_state: dict[str, torch.Tensor] = copy.deepcopy(self.model.state_dict())
