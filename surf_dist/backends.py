@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import Config, load_config, read_config, replace
-from .errors import InputError
+from .errors import InputError, RunFailed
 
 
 def run_local(cfg: Config, out: Path | None, progress: bool = True) -> dict[str, Any] | None:
@@ -43,7 +43,7 @@ def _supervised(target, args: tuple, max_restarts: int) -> None:
         print(f"surf-dist: worker process died ({how}); "
               + ("restarting from the last checkpoint" if attempt < max_restarts else "no restarts left"),
               file=sys.stderr)
-    raise RuntimeError(f"the run failed {max_restarts + 1} times; see the messages above")
+    raise RunFailed(f"the run failed {max_restarts + 1} time(s); see the messages above")
 
 
 def launch(cfg: Config, out: Path, progress: bool = True) -> None:
@@ -77,7 +77,7 @@ def _check_run_dir(cfg: Config, out: Path) -> None:
     # how the run is executed may change on resume; what it computes may not
     for d in (old, new):
         d.pop("run", None)
-        d["failures"] = {k: v for k, v in d["failures"].items() if k not in ("kill", "kill_mtbf_steps", "max_restarts")}
+        d["failures"] = {k: v for k, v in d["failures"].items() if k not in ("kill", "hang", "kill_mtbf_steps", "max_restarts")}
     if old != new:
         diff = sorted(f"{s}.{k}" for s in new if isinstance(new[s], dict)
                       for k in new[s] if old.get(s, {}).get(k) != new[s][k])

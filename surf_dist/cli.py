@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
 
-from .errors import InputError
+from .errors import InputError, RunFailed
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -65,6 +66,8 @@ def _resolve_train_config(args: argparse.Namespace):
         overrides.append(f"run.backend={args.backend}")
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
+    elif args.backend == "torch" and "WORLD_SIZE" in os.environ:  # under torchrun: one worker per rank
+        overrides.append(f"run.workers={int(os.environ['WORLD_SIZE'])}")
     if args.ray_address is not None:
         overrides.append(f"run.ray_address={json.dumps(args.ray_address)}")
     return load_config(args.preset or "default", args.config, overrides)
@@ -116,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"surf-dist {args.command}: bad input ({len(exc.problems)} problem"
               f"{'s' if len(exc.problems) != 1 else ''}):\n{exc}", file=sys.stderr)
         return 2
+    except RunFailed as exc:
+        print(f"surf-dist {args.command}: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("surf-dist: interrupted", file=sys.stderr)
         return 1

@@ -153,6 +153,8 @@ class FailureConfig:
     """Inject silent agents during evaluation (U-DGD and baselines)."""
     kill: tuple[str, ...] = ()
     """Real process kills, ``WORKER@STEP``: SIGKILL worker WORKER when it reaches meta-training step STEP."""
+    hang: tuple[str, ...] = ()
+    """Hung processes, ``WORKER@STEP``: that worker stops answering at that step (tests the timeout)."""
     kill_mtbf_steps: float = 0.0
     """Random kills with this mean number of steps between failures (0: off)."""
     max_restarts: int = 3
@@ -451,13 +453,15 @@ def validate_config(cfg: Config) -> list[str]:
     choice("run.device", r.device, ("cpu", "cuda"))
     if r.backend == "local" and r.workers != 1:
         p.append(f"run.workers = {r.workers} with the local backend: use --backend torch or ray for several workers")
-    for item in f.kill:
-        try:
-            worker, _ = parse_kill(item)
-            if worker >= r.workers:
-                p.append(f"failures.kill = {item!r}: worker {worker} does not exist (workers: 0..{r.workers - 1})")
-        except ValueError:
-            p.append(f"failures.kill = {item!r}: expected WORKER@STEP, e.g. 1@5")
+    for name, items in (("kill", f.kill), ("hang", f.hang)):
+        for item in items:
+            try:
+                worker, _ = parse_kill(item)
+                if worker >= r.workers:
+                    p.append(f"failures.{name} = {item!r}: worker {worker} does not exist "
+                             f"(workers: 0..{r.workers - 1})")
+            except ValueError:
+                p.append(f"failures.{name} = {item!r}: expected WORKER@STEP, e.g. 1@5")
     # the topology last: it needs a valid spec to count agents
     try:
         graph = build_graph(cfg.topology.spec, seed=cfg.seed, index=0,

@@ -17,3 +17,8 @@ class InputError(Exception):
 
     def __str__(self) -> str:  # one problem a line
         return "\n".join(f"  - {p}" for p in self.problems)
+
+
+class RunFailed(Exception):
+    """The run failed for a reason already reported (a worker died too often, a worker hung): exit code 1,
+    no traceback."""

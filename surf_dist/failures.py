@@ -21,6 +21,7 @@ import csv
 import json
 import os
 import signal
+import time
 from collections import defaultdict
 from functools import cached_property
 from pathlib import Path
@@ -80,6 +81,7 @@ class KillInjector:
     def __init__(self, cfg: FailureConfig, *, seed: int, num_workers: int, run_dir: str | Path | None) -> None:
         self.seed, self.num_workers, self.mtbf = seed, num_workers, cfg.kill_mtbf_steps
         self.planned = [parse_kill(k) for k in cfg.kill]
+        self.hangs = [parse_kill(k) for k in cfg.hang]
         self.dir = Path(run_dir) / "failures" if run_dir is not None else None
 
     def _victim(self, step: int) -> int | None:
@@ -97,18 +99,31 @@ class KillInjector:
         assert self.dir is not None
         return self.dir / f"kill-{worker}@{step}.json"
 
-    def maybe_kill(self, rank: int, step: int) -> None:
-        """SIGKILL this process if it is the victim at ``step`` and the kill has not fired before."""
-        if self.dir is None or self._victim(step) != rank or self._marker(rank, step).exists():
-            return
+    def _write_marker(self, path: Path, record: dict) -> None:
+        assert self.dir is not None
         self.dir.mkdir(parents=True, exist_ok=True)
-        record = {"worker": rank, "step": step, "pid": os.getpid(), "signal": "SIGKILL"}
-        tmp = self._marker(rank, step).with_suffix(".tmp")
+        tmp = path.with_suffix(".tmp")
         with open(tmp, "w") as fh:
             json.dump(record, fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, self._marker(rank, step))
+        os.replace(tmp, path)
+
+    def maybe_kill(self, rank: int, step: int) -> None:
+        """SIGKILL this process if it is the victim at ``step`` and the kill has not fired before;
+        stop answering (sleep) if a hang is planned for it here."""
+        if self.dir is None:
+            return
+        if (rank, step) in self.hangs:
+            marker = self.dir / f"hang-{rank}@{step}.json"
+            if not marker.exists():
+                self._write_marker(marker, {"worker": rank, "step": step, "pid": os.getpid(), "fault": "hang"})
+                while True:
+                    time.sleep(3600)
+        if self._victim(step) != rank or self._marker(rank, step).exists():
+            return
+        self._write_marker(self._marker(rank, step),
+                           {"worker": rank, "step": step, "pid": os.getpid(), "signal": "SIGKILL"})
         os.kill(os.getpid(), signal.SIGKILL)
 
     def fired(self) -> list[dict]:

@@ -130,6 +130,7 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         step = self.step
+        self.mixer.heartbeat(step)
         self.killer.maybe_kill(self.mixer.rank, step)
         lag, slacks, fwd = self.compute_gradients(step)
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip or math.inf)

@@ -116,6 +116,9 @@ class Mixer(ABC):
         row[0] += len(self.agents)
         row[1] += len(self.agents) * t.numel() * t.element_size()
 
+    def heartbeat(self, step: int) -> None:
+        """Tell the others this worker reached ``step`` (used to name a hung worker; no-op here)."""
+
     def barrier(self) -> None:
         """Wait for every worker (no-op with one worker)."""
 

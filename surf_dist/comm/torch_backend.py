@@ -26,10 +26,15 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..errors import RunFailed
 from ..topology import halo_plan
 from .mixer import Mixer
 
 BUCKET_NUMEL = 4 * 1024 * 1024  # parameter gradients are all-reduced in flat buckets of this many elements
+
+
+class WorkerTimeout(RuntimeError):
+    """A collective or an exchange did not complete within ``run.timeout_s``; names the worker(s) behind."""
 
 
 class _HaloExchange(torch.autograd.Function):
@@ -82,6 +87,49 @@ class TorchMixer(Mixer):
         self.s_AC: torch.Tensor | None = None
         self._halo_stale: dict[int, torch.Tensor] = {}
         self.comm_seconds = 0.0
+        self.step = -1
+        try:  # the rendezvous store outlives a hung main thread: it tells who fell behind
+            self.store = dist.distributed_c10d._get_default_store()
+        except Exception:  # pragma: no cover - no default store (custom groups)
+            self.store = None
+
+    # -- liveness ------------------------------------------------------------------------------------
+    def heartbeat(self, step: int) -> None:
+        self.step = step
+        if self.store is not None:
+            self.store.set(f"surf/progress/{self.rank}", str(step))
+
+    def _progress(self) -> dict[int, int | None]:
+        out: dict[int, int | None] = {}
+        for r in range(self.num_workers):
+            try:
+                assert self.store is not None
+                self.store.set_timeout(dt.timedelta(seconds=2))
+                out[r] = int(self.store.get(f"surf/progress/{r}").decode())
+            except Exception:
+                out[r] = None
+        return out
+
+    def _timed_out(self, what: str, peers: list[int] | None, exc: Exception) -> WorkerTimeout:
+        """A clear error naming the worker(s) that stopped answering."""
+        progress = self._progress()
+        known = {r: s for r, s in progress.items() if s is not None}
+        behind = sorted(r for r, s in known.items() if s < self.step) if known else []
+        suspects = [r for r in (behind or peers or []) if r != self.rank]
+        detail = ", ".join(f"worker {r} at step {progress.get(r)}" for r in sorted(progress))
+        return WorkerTimeout(
+            f"worker {self.rank}: {what} at step {self.step} failed: a peer closed its connection or gave no "
+            f"answer within run.timeout_s; suspected hung or dead: worker(s) {suspects or 'unknown'}; last steps seen: {detail}. "
+            f"Cause: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+
+    def _run(self, what: str, peers: list[int] | None, fn: Any) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        except (RuntimeError, dist.DistError) as exc:  # gloo/nccl timeouts and closed connections
+            raise self._timed_out(what, peers, exc) from exc
+        finally:
+            self.comm_seconds += time.perf_counter() - t0
 
     def _global_rank(self, peer: int) -> int:
         return peer if self.group is None else dist.get_global_rank(self.group, peer)
@@ -112,10 +160,12 @@ class TorchMixer(Mixer):
         ops += [dist.P2POp(dist.irecv, t, self._global_rank(p), self.group) for p, t in recvs.items() if t.numel()]
         if not ops:
             return
-        t0 = time.perf_counter()
-        for work in dist.batch_isend_irecv(ops):
-            work.wait()
-        self.comm_seconds += time.perf_counter() - t0
+
+        def go() -> None:
+            for work in dist.batch_isend_irecv(ops):
+                work.wait()
+
+        self._run("halo exchange", sorted(set(sends) | set(recvs)), go)
 
     def exchange(self, x_AD: torch.Tensor, direction: str, layer: int, hop: int, live_N: np.ndarray | None):
         """Send each peer the live rows it needs; return the halo rows (H × D, zeros where silent)."""
@@ -181,9 +231,7 @@ class TorchMixer(Mixer):
     # -- reductions -----------------------------------------------------------------------------------
     def raw_all_reduce(self, t: torch.Tensor, direction: str) -> None:
         """In-place sum over ranks; physical bytes estimated as a ring all-reduce sends, 2 (W−1)/W × size."""
-        t0 = time.perf_counter()
-        dist.all_reduce(t, group=self.group)
-        self.comm_seconds += time.perf_counter() - t0
+        self._run(f"all-reduce ({direction})", None, lambda: dist.all_reduce(t, group=self.group))
         nbytes = t.numel() * t.element_size()
         self.ledger.record_physical(direction, 0, 0, 2 * (self.num_workers - 1),
                                     int(2 * (self.num_workers - 1) / self.num_workers * nbytes))
@@ -210,16 +258,16 @@ class TorchMixer(Mixer):
 
     def gather_objects(self, obj: Any) -> list[Any] | None:
         out = [None] * self.num_workers if self.rank == 0 else None
-        dist.gather_object(obj, out, dst=self._global_rank(0), group=self.group)
+        self._run("gather", None, lambda: dist.gather_object(obj, out, dst=self._global_rank(0), group=self.group))
         return out
 
     def broadcast_object(self, obj: Any) -> Any:
         box = [obj]
-        dist.broadcast_object_list(box, src=self._global_rank(0), group=self.group)
+        self._run("broadcast", [0], lambda: dist.broadcast_object_list(box, src=self._global_rank(0), group=self.group))
         return box[0]
 
     def barrier(self) -> None:
-        dist.barrier(group=self.group)
+        self._run("barrier", None, lambda: dist.barrier(group=self.group))
 
 
 # -- launching ------------------------------------------------------------------------------------------
@@ -230,8 +278,12 @@ def init_process_group(cfg_run: Any, *, rank: int | None = None, world_size: int
     timeout = dt.timedelta(seconds=cfg_run.timeout_s)
     if cfg_run.threads_per_worker:
         torch.set_num_threads(cfg_run.threads_per_worker)
-    if rank is None:
-        dist.init_process_group(backend, timeout=timeout)
+    if rank is None:  # torchrun: the store of this restart attempt, under a prefix of its own, so that a
+        # restarted group never reads the addresses its dead predecessor left in a reused store
+        store, env_rank, env_world = next(dist.rendezvous("env://", timeout=timeout))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(backend, store=dist.PrefixStore(f"surf-dist/attempt-{attempt}", store),
+                                rank=env_rank, world_size=env_world, timeout=timeout)
     else:
         dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, timeout=timeout)
 
@@ -257,8 +309,10 @@ def _forked_rank(rank: int, cfg: Any, out: Path | None, port: int, progress: boo
     init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
     try:
         torch_worker(cfg, out, progress)
-    finally:
-        dist.destroy_process_group()
+    except WorkerTimeout as exc:
+        print(f"surf-dist: {exc}", file=sys.stderr)
+        os._exit(3)
+    dist.destroy_process_group()
 
 
 def run_torch(cfg: Any, out: Path | None, *, progress: bool = True) -> None:
@@ -295,7 +349,7 @@ def run_torch(cfg: Any, out: Path | None, *, progress: bool = True) -> None:
         left = attempt < cfg.failures.max_restarts
         print(f"surf-dist: rank {rank} died ({how}); " + ("restarting every rank from the last checkpoint"
               if left else "no restarts left"), file=sys.stderr)
-    raise RuntimeError(f"the torch run failed {cfg.failures.max_restarts + 1} times; see the messages above")
+    raise RunFailed(f"the torch run failed {cfg.failures.max_restarts + 1} time(s); see the messages above")
 
 
 def _watch(procs: list[Any]) -> tuple[int, int] | None:
