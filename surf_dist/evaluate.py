@@ -29,9 +29,7 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
     e, f = cfg.eval, cfg.failures
     num_rounds_udgd = cfg.model.num_hops * cfg.model.num_layers
     num_rounds = e.rounds_factor * num_rounds_udgd
-    steps = BaselineSteps(dgd_step=e.dgd_step, dsgd_step=e.dsgd_step, dsgd_batch=e.dsgd_batch,
-                          dfedavgm_step=e.dfedavgm_step, dfedavgm_local_steps=e.dfedavgm_local_steps,
-                          dfedavgm_momentum=e.dfedavgm_momentum, dfedavgm_batch=e.dfedavgm_batch)
+    steps = BaselineSteps.from_config(e)
     per_task: dict[str, list[list[float]]] = {"accuracy": [], "loss": [], "grad_norm": [], "slack": []}
     curves: dict[str, list[list[float]]] = {name: [] for name in e.baselines}
     silent_total = 0

@@ -15,7 +15,7 @@ Silent agents (failures) neither send nor update in the rounds they are silent.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 
@@ -26,17 +26,22 @@ from .sampling import batch_indices, take_batch
 BASELINES = ("dgd", "dsgd", "dfedavgm")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class BaselineSteps:
-    """Step sizes and sizes of the baselines (per-agent mean cross-entropy scaling)."""
+    """Step sizes and sizes of the baselines (per-agent mean cross-entropy scaling; defaults in ``eval.*``)."""
 
-    dgd_step: float = 1.0
-    dsgd_step: float = 1.0
-    dsgd_batch: int = 10
-    dfedavgm_step: float = 0.3
-    dfedavgm_local_steps: int = 5
-    dfedavgm_momentum: float = 0.5
-    dfedavgm_batch: int = 10
+    dgd_step: float
+    dsgd_step: float
+    dsgd_batch: int
+    dfedavgm_step: float
+    dfedavgm_local_steps: int
+    dfedavgm_momentum: float
+    dfedavgm_batch: int
+
+    @classmethod
+    def from_config(cls, settings: object) -> BaselineSteps:
+        """The fields of the same names from a config section (``EvalConfig``)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
 
 def run_baseline(

@@ -14,7 +14,15 @@ from surf_dist.core.objective import correct_per_agent, grad_per_agent, logits, 
 from surf_dist.core.udgd import UDGD, batch_input
 from surf_dist.topology import build_graph, shift_operator
 
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def float64_by_default():
+    """These tests compare to 1e-10: float64 for tensors made without a dtype, restored afterwards."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def _problem(num_agents=5, num_samples=7, num_features=4, num_classes=3, seed=0):
