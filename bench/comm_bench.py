@@ -69,20 +69,21 @@ def _timed_steps(trainer: Trainer, num_warmup: int, num_steps: int) -> dict[str,
     return {"seconds": elapsed, "comm_seconds": comm, "halo": halo}
 
 
-def _run_local(cfg: Config, num_warmup: int, num_steps: int) -> dict[str, Any]:
-    from surf_dist.comm.local import LocalMixer
-
-    problem = Problem(cfg)
-    trainer = Trainer(cfg, LocalMixer(problem.num_agents, semantics=cfg.failures.semantics), problem, None)
-    return _timed_steps(trainer, num_warmup, num_steps)
-
-
-def _rank(rank: int, cfg: Config, port: int, num_warmup: int, num_steps: int, results: Any) -> None:
+def _worker(rank: int, cfg: Config, port: int, num_warmup: int, num_steps: int, results: Any) -> None:
+    """One forked process: the local backend (``run.backend == "local"``) or one rank of a gloo group."""
+    # before any tensor op: a forked child must not enter an OpenMP pool its parent used (it would hang)
+    torch.set_num_threads(max(1, cfg.run.threads_per_worker))
     import torch.distributed as dist
 
+    from surf_dist.comm.local import LocalMixer
     from surf_dist.comm.torch_backend import TorchMixer, init_process_group
 
     try:
+        if cfg.run.backend == "local":
+            problem = Problem(cfg)
+            mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics)
+            results.put((rank, "ok", _timed_steps(Trainer(cfg, mixer, problem, None), num_warmup, num_steps)))
+            return
         init_process_group(
             cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}"
         )
@@ -100,19 +101,20 @@ def _rank(rank: int, cfg: Config, port: int, num_warmup: int, num_steps: int, re
         results.put((rank, "error", traceback.format_exc()))
 
 
-def _run_torch(cfg: Config, num_warmup: int, num_steps: int, deadline_s: float) -> list[dict[str, Any]]:
-    """The per-rank results of W forked gloo ranks; raises with the failing rank's traceback."""
+def _run_group(cfg: Config, num_warmup: int, num_steps: int, deadline_s: float) -> list[dict[str, Any]]:
+    """The per-process results of ``run.workers`` forked processes; raises with a failing one's traceback."""
     ctx = mp.get_context("fork")
     results = ctx.Queue()
     port = free_port()
     procs = [
-        ctx.Process(target=_rank, args=(r, cfg, port, num_warmup, num_steps, results), daemon=True)
+        ctx.Process(target=_worker, args=(r, cfg, port, num_warmup, num_steps, results), daemon=True)
         for r in range(cfg.run.workers)
     ]
     for p in procs:
         p.start()
     got: dict[int, dict[str, Any]] = {}
     deadline = time.monotonic() + deadline_s
+    name = f"{cfg.run.backend}×{cfg.run.workers}"
     try:
         while len(got) < len(procs):
             try:
@@ -120,10 +122,10 @@ def _run_torch(cfg: Config, num_warmup: int, num_steps: int, deadline_s: float) 
             except queue_mod.Empty:
                 dead = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
                 if dead or time.monotonic() > deadline:
-                    raise RuntimeError(f"torch×{len(procs)}: ranks {dead or 'timed out'}") from None
+                    raise RuntimeError(f"{name}: (rank, exit code) {dead or 'timed out'}") from None
                 continue
             if status != "ok":
-                raise RuntimeError(f"torch×{len(procs)}: rank {rank} raised:\n{value}")
+                raise RuntimeError(f"{name}: rank {rank} raised:\n{value}")
             got[rank] = value
     finally:
         for p in procs:
@@ -164,8 +166,22 @@ def main(argv: list[str] | None = None) -> None:
         None,
         [f"data.num_meta_train={num_tasks}", "data.num_meta_val=1", "data.num_meta_test=1", *args.overrides],
     )
+    # every measurement runs in forked processes; this one computes nothing before the last fork
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    torch.set_num_threads(args.threads)
+    run = {"threads_per_worker": args.threads, "timeout_s": args.deadline_s}
+    local = _run_group(
+        replace(cfg, run={**run, "backend": "local", "workers": 1}), args.warmup, args.steps, args.deadline_s
+    )[0]
+    groups = {
+        num_workers: _run_group(
+            replace(cfg, run={**run, "backend": "torch", "workers": num_workers}),
+            args.warmup,
+            args.steps,
+            args.deadline_s,
+        )
+        for num_workers in args.workers
+    }
+
     problem = Problem(cfg)
     m = cfg.model
     print(
@@ -177,34 +193,15 @@ def main(argv: list[str] | None = None) -> None:
         f"timing: {args.warmup} warm-up + {args.steps} timed steps per backend, {args.threads} thread(s) a "
         f"process, {os.cpu_count()} cores\n"
     )
-
-    rows = []
-    local = _run_local(cfg, args.warmup, args.steps)
     local_s = local["seconds"] / args.steps
-    rows.append(("local", local_s, 1.0, None, None, None))
-    for num_workers in args.workers:
-        wcfg = replace(
-            cfg,
-            run={
-                "backend": "torch",
-                "workers": num_workers,
-                "threads_per_worker": args.threads,
-                "timeout_s": args.deadline_s,
-            },
-        )
-        ranks = _run_torch(wcfg, args.warmup, args.steps, args.deadline_s)
+    rows = [("local", local_s, 1.0, None, None, None)]
+    for num_workers, ranks in groups.items():
         seconds = max(r["seconds"] for r in ranks) / args.steps
         comm_share = float(np.mean([r["comm_seconds"] / r["seconds"] for r in ranks]))
         logical, physical = ranks[0]["halo"]
+        analytic = _analytic_ratio(problem, num_workers)
         rows.append(
-            (
-                f"torch×{num_workers}",
-                seconds,
-                seconds / local_s,
-                comm_share,
-                physical / logical,
-                _analytic_ratio(problem, num_workers),
-            )
+            (f"torch×{num_workers}", seconds, seconds / local_s, comm_share, physical / logical, analytic)
         )
 
     header = ("backend", "s/step", "vs local", "comm share", "phys/logical", "per round, task 0")

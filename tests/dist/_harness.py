@@ -5,7 +5,9 @@
 ``surf_dist.comm.torch_backend.torch_worker`` does, calls ``body(trainer)`` and sends the (picklable) result
 back through a queue. A rank that raises sends its traceback instead; a rank that hangs or dies is killed
 after ``deadline_s`` and reported with every other rank's state. Tensors must be returned as numpy arrays
-(a queue moves torch tensors through shared memory, which is not worth the trouble here).
+(a queue moves torch tensors through shared memory, which is not worth the trouble here). The test process
+may compute with several threads before it forks: each rank drops to one thread before its first tensor
+operation, so it never touches the OpenMP pool it inherited (doing so deadlocks).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import time
 import traceback
 from collections.abc import Callable
 from typing import Any
+
+import torch
 
 from surf_dist.backends import free_port
 from surf_dist.config import Config, replace
@@ -30,6 +34,9 @@ def dist_config(cfg: Config, num_workers: int, timeout_s: float = 30.0) -> Confi
 
 
 def _rank_main(rank: int, cfg: Config, port: int, body: Callable[[Any], Any], results: Any) -> None:
+    # before any tensor op: a forked child that enters the OpenMP pool its parent already used hangs, and
+    # OMP_NUM_THREADS set after torch started is ignored
+    torch.set_num_threads(1)
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch.distributed as dist
 
@@ -99,6 +106,8 @@ def run_ranks(cfg: Config, body: Callable[[Any], Any], *, deadline_s: float = 90
                 got[rank] = value
             else:
                 errors.append(f"rank {rank} raised:\n{value}")
+                # its peers now wait in a collective until the process-group timeout: do not wait for them
+                deadline = min(deadline, time.monotonic() + 3.0)
     finally:
         for p in procs:
             p.join(timeout=10.0 if not errors else 0.5)
