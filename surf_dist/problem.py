@@ -50,9 +50,14 @@ class Problem:
     def dim(self) -> int:
         return (self.num_features + 1) * self.num_classes
 
-    def placement(self, num_workers: int) -> list[np.ndarray]:
-        """Agents per worker, fixed for the whole run (computed on the graph of meta-train task 0)."""
-        return place(self.base_graph, num_workers, self.cfg.topology.placement, seed=self.cfg.seed)
+    @lru_cache(maxsize=512)  # noqa: B019 - one Problem per process; a mincut costs ~0.1 s, once per task
+    def placement(self, num_workers: int, split: str = "meta-train", index: int = 0) -> list[np.ndarray]:
+        """Agents per worker for a task. ``contiguous`` is the same for every task; ``mincut`` partitions the
+        task's own graph (with fresh graphs per task a placement fixed once would cut edges at random).
+        Workers hold only their agents' data of the current task, so moving agents between tasks is free."""
+        if self.cfg.topology.placement == "contiguous" or num_workers == 1:
+            return place(self.base_graph, num_workers, "contiguous")
+        return place(self.graph(split, index).graph, num_workers, self.cfg.topology.placement, seed=self.cfg.seed)
 
     @lru_cache(maxsize=64)  # noqa: B019 - one Problem per process, a handful of graphs reused by validation
     def graph(self, split: str, index: int) -> TaskGraph:

@@ -32,7 +32,7 @@ def run_worker(cfg: Config, mixer: Mixer, problem: Problem, run_dir: str | Path 
     graph = problem.graph("meta-test", 0).graph
     summary: dict[str, Any] = {
         "backend": backend, "workers": mixer.num_workers, "seed": cfg.seed, "num_agents": problem.num_agents,
-        "placement": {"method": cfg.topology.placement,
+        "placement": {"method": cfg.topology.placement, "per_task": cfg.topology.placement != "contiguous",
                       "agents_per_worker": [len(a) for a in problem.placement(mixer.num_workers)]},
         "train": {
             "loss_per_step": history.loss_per_step, "heldout_loss_per_step": history.heldout_loss_per_step,

@@ -88,7 +88,7 @@ class Trainer:
     def prepare(self, split: str, index: int) -> TaskData:
         """Point the Mixer at the task's graph and return this worker's agents' data."""
         tg = self.problem.graph(split, index)
-        self.mixer.set_graph(tg.graph, tg.s_NN)
+        self.mixer.set_graph(tg.graph, tg.s_NN, self.problem.placement(self.mixer.num_workers, split, index))
         return self.problem.task(split, index, self.mixer.agents)
 
     def batches(self, task: TaskData, phase: str, step: int) -> list[tuple[torch.Tensor, torch.Tensor]]:

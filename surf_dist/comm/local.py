@@ -39,7 +39,7 @@ class LocalMixer(Mixer):
         super().__init__(agents=np.arange(num_agents), num_agents=num_agents, rank=0, num_workers=1, semantics=semantics)
         self.s_NN: torch.Tensor | None = None
 
-    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor) -> None:
+    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor, placement: list[np.ndarray] | None = None) -> None:
         super().set_graph(graph, s_NN)
         # a dense product is faster than sparse up to a few hundred agents
         self.s_NN = s_NN.to_sparse_csr() if self.num_agents > 512 else s_NN.clone()
@@ -54,9 +54,9 @@ class LocalMixer(Mixer):
             return _RecordedShift.apply(x_eff, self, layer, hop, live_np)
         return self.s_NN @ x_eff
 
-    def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None) -> torch.Tensor:
+    def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
         if ledger_layer is not None:
-            self.record_all_reduce(ledger_layer, t)
+            self.record_all_reduce(ledger_layer, t, num_senders)
         return t
 
     def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:

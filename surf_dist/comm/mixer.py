@@ -53,8 +53,12 @@ class Mixer(ABC):
         return self.rank == 0
 
     # -- graph ---------------------------------------------------------------------------------------
-    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor) -> None:
-        """Use ``graph`` with shift operator ``s_NN`` (n × n) from now on. Subclasses extend this."""
+    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor, placement: list[np.ndarray] | None = None) -> None:
+        """Use ``graph`` with shift operator ``s_NN`` (n × n) from now on, hosting ``placement[rank]`` when a
+        placement (agents per worker) is given. Subclasses extend this."""
+        if placement is not None:
+            self.agents = np.asarray(placement[self.rank], dtype=np.int64)
+            self.agents_t = torch.as_tensor(self.agents)
         adjacency = nx.to_numpy_array(graph, nodelist=range(self.num_agents), weight=None) > 0
         np.fill_diagonal(adjacency, False)
         self.adjacency_NN = adjacency
@@ -94,9 +98,9 @@ class Mixer(ABC):
         """Rows of S·X for the hosted agents, A × D."""
 
     @abstractmethod
-    def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None) -> torch.Tensor:
+    def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
         """Differentiable sum over workers. With ``ledger_layer`` the reduction is model traffic (e.g. the
-        agent-batch normalisation) and is recorded: every hosted agent contributes one message of t."""
+        agent-batch normalisation) and is recorded: each of ``num_senders`` hosted agents sends one message of t."""
 
     @abstractmethod
     def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
@@ -110,11 +114,11 @@ class Mixer(ABC):
     def broadcast_object(self, obj: Any) -> Any:
         """The coordinator's ``obj`` on every worker."""
 
-    def record_all_reduce(self, layer: int, t: torch.Tensor) -> None:
-        """Log an all-reduce of ``t`` as one logical message per hosted agent (direction ``allreduce``)."""
+    def record_all_reduce(self, layer: int, t: torch.Tensor, num_senders: int) -> None:
+        """Log an all-reduce of ``t`` as one logical message per contributing agent (direction ``allreduce``)."""
         row = self.ledger.counts[(self.ledger.phase, "allreduce", layer, 0)]
-        row[0] += len(self.agents)
-        row[1] += len(self.agents) * t.numel() * t.element_size()
+        row[0] += num_senders
+        row[1] += num_senders * t.numel() * t.element_size()
 
     def heartbeat(self, step: int) -> None:
         """Tell the others this worker reached ``step`` (used to name a hung worker; no-op here)."""

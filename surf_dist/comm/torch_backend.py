@@ -135,8 +135,12 @@ class TorchMixer(Mixer):
         return peer if self.group is None else dist.get_global_rank(self.group, peer)
 
     # -- graph ----------------------------------------------------------------------------------------
-    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor) -> None:
-        super().set_graph(graph, s_NN)
+    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor, placement: list[np.ndarray] | None = None) -> None:
+        super().set_graph(graph, s_NN, placement)
+        if placement is not None:
+            self.placement = placement
+            self.position[:] = -1
+            self.position[self.agents] = np.arange(len(self.agents))
         plan = halo_plan(graph, self.placement)
         self.send_rows = {dst: rows for (src, dst), rows in plan.send.items() if src == self.rank}
         self.recv_rows = {src: rows for (src, dst), rows in plan.send.items() if dst == self.rank}
@@ -236,9 +240,9 @@ class TorchMixer(Mixer):
         self.ledger.record_physical(direction, 0, 0, 2 * (self.num_workers - 1),
                                     int(2 * (self.num_workers - 1) / self.num_workers * nbytes))
 
-    def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None) -> torch.Tensor:
+    def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
         if ledger_layer is not None:
-            self.record_all_reduce(ledger_layer, t)
+            self.record_all_reduce(ledger_layer, t, num_senders)
         return _AllReduceSum.apply(t, self)
 
     def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
@@ -305,7 +309,8 @@ def torch_worker(cfg: Any, out: Path | None, progress: bool, backend_name: str =
 
 
 def _forked_rank(rank: int, cfg: Any, out: Path | None, port: int, progress: bool) -> None:
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # before any tensor work: N forked ranks must not each start an OpenMP pool the size of the machine
+    torch.set_num_threads(cfg.run.threads_per_worker or max(1, (os.cpu_count() or 1) // cfg.run.workers))
     init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
     try:
         torch_worker(cfg, out, progress)

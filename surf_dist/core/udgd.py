@@ -55,9 +55,11 @@ class LocalUpdate(nn.Module):
     def _normalise(self, h_AH: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int) -> torch.Tensor:
         """BatchNorm over the live agents of the whole graph (two differentiable all-reduces)."""
         mask_A1 = live_A[:, None].to(h_AH.dtype)
-        count = mixer.all_reduce_sum(mask_A1.sum().reshape(1), ledger_layer=layer)
-        mean_H = mixer.all_reduce_sum((h_AH * mask_A1).sum(0), ledger_layer=layer) / count
-        var_H = mixer.all_reduce_sum((((h_AH - mean_H) ** 2) * mask_A1).sum(0), ledger_layer=layer) / count
+        num_live = int(live_A.sum())  # silent agents send nothing, here too
+        count = mixer.all_reduce_sum(mask_A1.sum().reshape(1), ledger_layer=layer, num_senders=num_live)
+        mean_H = mixer.all_reduce_sum((h_AH * mask_A1).sum(0), ledger_layer=layer, num_senders=num_live) / count
+        var_H = mixer.all_reduce_sum((((h_AH - mean_H) ** 2) * mask_A1).sum(0), ledger_layer=layer,
+                                     num_senders=num_live) / count
         return (h_AH - mean_H) / torch.sqrt(var_H + 1e-5)
 
     def forward(self, z_AI: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int) -> torch.Tensor:

@@ -1,0 +1,42 @@
+"""Process kills under Ray (DESIGN.md, Invariants: nothing is lost).
+
+Actor 1 SIGKILLs itself at step 5 (``failures.kill = ["1@5"]``); the driver must see the dead actor,
+kill the survivor (blocked in a collective with its dead peer), start two fresh actors and resume from
+the checkpoint of step 4. The run must end with the parameters of a run that was never killed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _ray_support import assert_same_run, local_summary, ray_config
+
+from surf_dist.comm.ray_backend import run_ray
+
+pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+
+# 3 tasks × 2 epochs = 6 steps; checkpoints after steps 2, 3 (validation), 4 and 6
+SIX_STEPS = ["data.num_meta_train=3", "train.epochs=2", "train.checkpoint_every=2"]
+
+
+@pytest.mark.timeout(300)
+def test_killed_actor_restarts_from_checkpoint(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Catches a driver that hangs on, or gives up after, a SIGKILLed actor, a restart that does not resume
+    from the last checkpoint (different final parameters) or a kill that fires twice."""
+    # Prepare
+    cfg = ray_config(2, [*SIX_STEPS, 'failures.kill=["1@5"]', "failures.max_restarts=2"])
+    expected = local_summary(SIX_STEPS)
+
+    # Execute
+    summary = run_ray(cfg, tmp_path / "run", progress=False)
+
+    # Assert
+    assert summary is not None
+    kills = summary["failures"]["injected"]["kills"]
+    assert [(k["worker"], k["step"]) for k in kills] == [(1, 5)], kills
+    assert "Ray actor 1 died" in capfd.readouterr().err
+    written = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert written["failures"]["injected"]["kills"] == kills
+    assert_same_run(summary, expected)
