@@ -26,7 +26,7 @@ def run_local(cfg: Config, out: Path | None, progress: bool = True) -> dict[str,
     from .session import run_worker
 
     problem = Problem(cfg)
-    mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics)
+    mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics, device=cfg.run.device)
     return run_worker(cfg, mixer, problem, out, progress=progress, backend="local")
 
 

@@ -11,6 +11,7 @@ hold identical Θ and λ because they apply identical updates to identical reduc
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import math
 import time
@@ -71,9 +72,9 @@ class Trainer:
     def __init__(self, cfg: Config, mixer: Mixer, problem: Problem, run_dir: str | Path | None = None) -> None:
         self.cfg, self.mixer, self.problem = cfg, mixer, problem
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.model = build_model(cfg, problem)
+        self.model = build_model(cfg, problem).to(mixer.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, fused=True)
-        self.duals = torch.zeros(cfg.model.num_layers, dtype=problem.dtype)
+        self.duals = torch.zeros(cfg.model.num_layers, dtype=problem.dtype, device=mixer.device)
         self.history = History()
         self.best_state: dict[str, torch.Tensor] = copy.deepcopy(self.model.state_dict())
         self.step = 0
@@ -89,7 +90,11 @@ class Trainer:
         """Point the Mixer at the task's graph and return this worker's agents' data."""
         tg = self.problem.graph(split, index)
         self.mixer.set_graph(tg.graph, tg.s_NN, self.problem.placement(self.mixer.num_workers, split, index))
-        return self.problem.task(split, index, self.mixer.agents)
+        task = self.problem.task(split, index, self.mixer.agents)
+        if self.mixer.device.type == "cpu":
+            return task
+        move = {f: getattr(task, f).to(self.mixer.device) for f in ("train_x", "train_y", "heldout_x", "heldout_y")}
+        return dataclasses.replace(task, **move)
 
     def batches(self, task: TaskData, phase: str, step: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """B_0..B_L: B_l feeds layer l and measures ‖∇f̂(W_l; B_l)‖; B_0 only measures W_0."""
@@ -173,7 +178,7 @@ class Trainer:
         self.step = int(state["step"])
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        self.duals = state["duals"].clone()
+        self.duals = state["duals"].clone().to(self.mixer.device)
         self.best_state = state["best_state"]
         self.history = History(**state["history"])
         if self.mixer.is_coordinator and state.get("ledger") is not None:

@@ -35,13 +35,15 @@ class _RecordedShift(torch.autograd.Function):
 class LocalMixer(Mixer):
     """All n agents in this process (worker 0 of 1)."""
 
-    def __init__(self, num_agents: int, *, semantics: str = "zero") -> None:
+    def __init__(self, num_agents: int, *, semantics: str = "zero", device: torch.device | str = "cpu") -> None:
         super().__init__(agents=np.arange(num_agents), num_agents=num_agents, rank=0, num_workers=1, semantics=semantics)
+        self.device = torch.device(device)
         self.s_NN: torch.Tensor | None = None
 
     def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor, placement: list[np.ndarray] | None = None) -> None:
         super().set_graph(graph, s_NN)
         # a dense product is faster than sparse up to a few hundred agents
+        s_NN = s_NN.to(self.device)
         self.s_NN = s_NN.to_sparse_csr() if self.num_agents > 512 else s_NN.clone()
 
     def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent_N: torch.Tensor | None = None) -> torch.Tensor:

@@ -45,6 +45,7 @@ class Mixer(ABC):
         self.num_workers = num_workers
         self.semantics = semantics
         self.ledger = Ledger(num_agents)
+        self.device = torch.device("cpu")  # where this worker's tensors live (a GPU under nccl)
         self.adjacency_NN = np.zeros((num_agents, num_agents), dtype=bool)
         self._stale: dict[int, torch.Tensor] = {}
 
@@ -78,7 +79,7 @@ class Mixer(ABC):
         else:
             fill = self._stale.get(hop) if self.semantics == "stale" else None
             fill = torch.zeros_like(x_AD) if fill is None else fill
-            x_eff = torch.where(live_A[:, None], x_AD, fill)
+            x_eff = torch.where(live_A.to(x_AD.device)[:, None], x_AD, fill)
         if self.semantics == "stale":
             self._stale[hop] = x_eff
         return x_eff
@@ -142,5 +143,5 @@ class Mixer(ABC):
         return total
 
     def local_rows(self, t_N: torch.Tensor) -> torch.Tensor:
-        """The hosted agents' rows of a tensor indexed by global agent id."""
-        return t_N[self.agents_t]
+        """The hosted agents' rows of a tensor indexed by global agent id, on this worker's device."""
+        return t_N[self.agents_t].to(self.device)

@@ -78,7 +78,8 @@ class TorchMixer(Mixer):
             raise ValueError(f"placement has {len(placement)} workers but the process group has {world} ranks")
         super().__init__(agents=placement[rank], num_agents=num_agents, rank=rank, num_workers=world,
                          semantics=semantics)
-        self.placement, self.group, self.device = placement, group, torch.device(device)
+        self.placement, self.group = placement, group
+        self.device = torch.device(device)
         self.position = np.full(num_agents, -1, dtype=np.int64)  # global id -> row among hosted agents
         self.position[self.agents] = np.arange(len(self.agents))
         self.send_rows: dict[int, np.ndarray] = {}  # peer -> global ids this rank sends to peer every round
@@ -177,7 +178,7 @@ class TorchMixer(Mixer):
         sends, recvs = {}, {}
         for peer, rows in self.send_rows.items():
             rows = rows[self._live_rows(rows, live_N)]
-            sends[peer] = x[torch.as_tensor(self.position[rows])].contiguous()
+            sends[peer] = x[torch.as_tensor(self.position[rows], device=x.device)].contiguous()
         for peer, rows in self.recv_rows.items():
             recvs[peer] = x.new_empty((int(self._live_rows(rows, live_N).sum()), x.shape[1]))
         self._p2p(sends, recvs)
@@ -187,7 +188,7 @@ class TorchMixer(Mixer):
         for peer in sorted(self.recv_rows):
             rows = self.recv_rows[peer]
             live = self._live_rows(rows, live_N)
-            idx = torch.as_tensor(offset + np.nonzero(live)[0])
+            idx = torch.as_tensor(offset + np.nonzero(live)[0], device=x.device)
             halo_HD[idx] = recvs[peer]
             offset += len(rows)
         return halo_HD
@@ -199,7 +200,7 @@ class TorchMixer(Mixer):
         for peer in sorted(self.recv_rows):
             rows = self.recv_rows[peer]
             live = self._live_rows(rows, live_N)
-            sends[peer] = g_HD[torch.as_tensor(offset + np.nonzero(live)[0])].contiguous()
+            sends[peer] = g_HD[torch.as_tensor(offset + np.nonzero(live)[0], device=g_HD.device)].contiguous()
             offset += len(rows)
         for peer, rows in self.send_rows.items():
             recvs[peer] = g_HD.new_empty((int(self._live_rows(rows, live_N).sum()), g_HD.shape[1]))
@@ -208,7 +209,7 @@ class TorchMixer(Mixer):
         grad_AD = g_HD.new_zeros((len(self.agents), g_HD.shape[1]))
         for peer, rows in self.send_rows.items():
             rows = rows[self._live_rows(rows, live_N)]
-            grad_AD.index_add_(0, torch.as_tensor(self.position[rows]), recvs[peer])
+            grad_AD.index_add_(0, torch.as_tensor(self.position[rows], device=g_HD.device), recvs[peer])
         return grad_AD
 
     def _record_physical(self, direction: str, layer: int, hop: int, sends: dict[int, torch.Tensor]) -> None:
@@ -228,7 +229,8 @@ class TorchMixer(Mixer):
             # receivers keep the last value each neighbour sent in this hop; silent senders' rows come from it
             if live_N is not None:
                 fill = self._halo_stale.get(hop, torch.zeros_like(halo))
-                halo = torch.where(torch.as_tensor(live_N[self.halo_agents])[:, None], halo, fill)
+                live_H = torch.as_tensor(live_N[self.halo_agents], device=halo.device)
+                halo = torch.where(live_H[:, None], halo, fill)
             self._halo_stale[hop] = halo
         return self.s_AC @ torch.cat([x_eff, halo], dim=0)
 

@@ -60,7 +60,8 @@ def run_baseline(
     """Held-out accuracy (all agents) after rounds 0..num_rounds: num_rounds + 1 values."""
     x_AMP, y_AM = train
     hx_ATP, hy_AT = heldout
-    num_total = mixer.all_reduce_sum(torch.tensor([float(hy_AT.numel())], dtype=torch.float64)).item()
+    num_total = mixer.all_reduce_sum(torch.tensor([float(hy_AT.numel())], dtype=torch.float64,
+                                                  device=hy_AT.device)).item()
 
     def accuracy(w_AD: torch.Tensor) -> float:
         correct = correct_per_agent(w_AD, hx_ATP, hy_AT).sum().to(torch.float64).reshape(1)

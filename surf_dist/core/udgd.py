@@ -115,7 +115,10 @@ class UDGD(nn.Module):
     ) -> torch.Tensor:
         """W_l from W_{l-1} (``layer`` counts from 1)."""
         filtered_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent_N=silent_N)
-        live_A = torch.ones(w_AD.shape[0], dtype=torch.bool) if silent_N is None else ~mixer.local_rows(silent_N)
+        if silent_N is None:
+            live_A = torch.ones(w_AD.shape[0], dtype=torch.bool, device=w_AD.device)
+        else:
+            live_A = ~mixer.local_rows(silent_N)
         z_AI = torch.cat([w_AD, batch_input(x_ABP, y_AB, self.num_classes)], dim=1)
         w_new_AD = filtered_AD - self.updates[layer - 1](z_AI, mixer, live_A, layer)
         if silent_N is None:
