@@ -211,7 +211,8 @@ class Trainer:
         if progress and coordinator:
             from tqdm import tqdm
 
-            bar = tqdm(total=self.num_steps, initial=self.step, desc="meta-train", unit="step", dynamic_ncols=True)
+            bar = tqdm(total=self.num_steps, initial=self.step, desc="meta-train", unit="step", dynamic_ncols=True,
+                       mininterval=1.0)
             if resumed:
                 bar.write(f"resumed from step {self.step}")
         val_every = cfg.train.validate_every or cfg.data.num_meta_train

@@ -102,7 +102,9 @@ def _connect(ray: Any, cfg: Config) -> bool:
     except Exception as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         fix = ("fix: start it with `ray start --head --port=6379` on the head node, check the address and "
-               "that this machine can reach it (or drop --ray-address to start a local Ray)") if address \
+               "that this machine can reach it (or drop --ray-address to start a local Ray); with token "
+               "authentication, set RAY_AUTH_MODE=token and give this machine the cluster's token "
+               "(RAY_AUTH_TOKEN or ~/.ray/auth_token)") if address \
             else "fix: check `ray start --head` works on this machine"
         raise RayBackendError(f"could not connect to {where}: {type(exc).__name__}: {exc}\n{fix}") from exc
     return True
@@ -154,6 +156,10 @@ def _start_actors(ray: Any, cfg: Config) -> list[Any]:
             f"num_gpus={cfg.run.ray_gpus_per_worker} each) within {timeout_s:.0f} s; "
             f"cluster resources: {ray.cluster_resources()} (fix: lower run.ray_cpus_per_worker / "
             "run.ray_gpus_per_worker or add nodes)") from exc
+    except ray.exceptions.RayActorError as exc:
+        _kill(ray, actors)
+        raise RayBackendError(f"a Ray actor could not start: {exc}\n(fix: install surf-dist, at the same "
+                              "version, on every node: pip install -e '.[ray]')") from exc
     return actors
 
 

@@ -14,6 +14,7 @@ import pytest
 from _ray_support import assert_same_run, local_summary, ray_config
 
 from surf_dist.comm.ray_backend import run_ray
+from surf_dist.errors import RunFailed
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 
@@ -24,7 +25,7 @@ SIX_STEPS = ["data.num_meta_train=3", "train.epochs=2", "train.checkpoint_every=
 @pytest.mark.timeout(300)
 def test_killed_actor_restarts_from_checkpoint(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
     """Catches a driver that hangs on, or gives up after, a SIGKILLed actor, a restart that does not resume
-    from the last checkpoint (different final parameters) or a kill that fires twice."""
+    from the last checkpoint (step 4) or ends with other parameters, or a kill that fires twice."""
     # Prepare
     cfg = ray_config(2, [*SIX_STEPS, 'failures.kill=["1@5"]', "failures.max_restarts=2"])
     expected = local_summary(SIX_STEPS)
@@ -39,4 +40,20 @@ def test_killed_actor_restarts_from_checkpoint(tmp_path: Path, capfd: pytest.Cap
     assert "Ray actor 1 died" in capfd.readouterr().err
     written = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert written["failures"]["injected"]["kills"] == kills
+    # the coordinator logged steps 0-4, died with actor 1 at the start of step 5, resumed at checkpoint 4
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["step"] for line in lines] == [0, 1, 2, 3, 4, 4, 5]
     assert_same_run(summary, expected)
+
+
+@pytest.mark.timeout(120)
+def test_gives_up_after_max_restarts(tmp_path: Path, capfd: pytest.CaptureFixture[str]) -> None:
+    """Catches a driver that restarts forever, or hangs, once failures.max_restarts is spent."""
+    # Prepare: a kill with no restart allowed
+    cfg = ray_config(2, ['failures.kill=["1@1"]', "failures.max_restarts=0"])
+
+    # Execute / Assert
+    with pytest.raises(RunFailed, match=r"failed 1 time"):
+        run_ray(cfg, tmp_path / "run", progress=False)
+    assert "Ray actor 1 died" in capfd.readouterr().err
+    assert (tmp_path / "run" / "failures" / "kill-1@1.json").exists()
