@@ -84,9 +84,7 @@ def _worker(rank: int, cfg: Config, port: int, num_warmup: int, num_steps: int, 
             mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics)
             results.put((rank, "ok", _timed_steps(Trainer(cfg, mixer, problem, None), num_warmup, num_steps)))
             return
-        init_process_group(
-            cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}"
-        )
+        init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
         try:
             problem = Problem(cfg)
             mixer = TorchMixer(
@@ -200,9 +198,7 @@ def main(argv: list[str] | None = None) -> None:
         comm_share = float(np.mean([r["comm_seconds"] / r["seconds"] for r in ranks]))
         logical, physical = ranks[0]["halo"]
         analytic = _analytic_ratio(problem, num_workers)
-        rows.append(
-            (f"torch×{num_workers}", seconds, seconds / local_s, comm_share, physical / logical, analytic)
-        )
+        rows.append((f"torch×{num_workers}", seconds, seconds / local_s, comm_share, physical / logical, analytic))
 
     header = ("backend", "s/step", "vs local", "comm share", "phys/logical", "per round, task 0")
     print(f"{header[0]:<10} {header[1]:>9} {header[2]:>9} {header[3]:>11} {header[4]:>13} {header[5]:>18}")

@@ -21,8 +21,16 @@ from surf_dist.problem import Problem
 from surf_dist.train import Trainer
 
 
-def matmul_floor(num_agents: int, in_dim: int, dim: int, num_layers: int, num_hops: int, s_NN: torch.Tensor,
-                 dtype: torch.dtype, repeats: int) -> float:
+def matmul_floor(
+    num_agents: int,
+    in_dim: int,
+    dim: int,
+    num_layers: int,
+    num_hops: int,
+    s_NN: torch.Tensor,
+    dtype: torch.dtype,
+    repeats: int,
+) -> float:
     """Seconds for the matrix products of one step: per layer the local network's forward (z M^T), its two
     backward products (g M, g^T z) and K shifts forward and backward (S X, S^T G)."""
     z = torch.randn(num_agents, in_dim, dtype=dtype)
@@ -65,10 +73,20 @@ def main() -> None:
     step_s = (time.perf_counter() - t0) / args.steps
     m = cfg.model
     in_dim = problem.dim + m.batch_size * (problem.num_features + problem.num_classes)
-    floor_s = matmul_floor(problem.num_agents, in_dim, problem.dim, m.num_layers, m.num_hops,
-                           problem.graph("meta-train", 0).s_NN, problem.dtype, args.steps)
-    print(f"problem: {problem.num_agents} agents, D={problem.dim}, local input {in_dim}, "
-          f"L={m.num_layers}, K={m.num_hops}, {m.dtype}, torch threads={torch.get_num_threads()}")
+    floor_s = matmul_floor(
+        problem.num_agents,
+        in_dim,
+        problem.dim,
+        m.num_layers,
+        m.num_hops,
+        problem.graph("meta-train", 0).s_NN,
+        problem.dtype,
+        args.steps,
+    )
+    print(
+        f"problem: {problem.num_agents} agents, D={problem.dim}, local input {in_dim}, "
+        f"L={m.num_layers}, K={m.num_hops}, {m.dtype}, torch threads={torch.get_num_threads()}"
+    )
     print(f"meta-training step (local backend): {step_s * 1e3:8.1f} ms")
     print(f"its matrix products alone:          {floor_s * 1e3:8.1f} ms")
     print(f"ratio step / matmul floor:          {step_s / floor_s:8.2f}")

@@ -40,9 +40,11 @@ def _supervised(target, args: tuple, max_restarts: int) -> None:
         if child.exitcode == 0:
             return
         how = f"signal {signal.Signals(-child.exitcode).name}" if child.exitcode < 0 else f"exit code {child.exitcode}"
-        print(f"surf-dist: worker process died ({how}); "
-              + ("restarting from the last checkpoint" if attempt < max_restarts else "no restarts left"),
-              file=sys.stderr)
+        print(
+            f"surf-dist: worker process died ({how}); "
+            + ("restarting from the last checkpoint" if attempt < max_restarts else "no restarts left"),
+            file=sys.stderr,
+        )
     raise RunFailed(f"the run failed {max_restarts + 1} time(s); see the messages above")
 
 
@@ -77,12 +79,19 @@ def _check_run_dir(cfg: Config, out: Path) -> None:
     # how the run is executed may change on resume; what it computes may not
     for d in (old, new):
         d.pop("run", None)
-        d["failures"] = {k: v for k, v in d["failures"].items() if k not in ("kill", "hang", "kill_mtbf_steps", "max_restarts")}
+        d["failures"] = {
+            k: v for k, v in d["failures"].items() if k not in ("kill", "hang", "kill_mtbf_steps", "max_restarts")
+        }
     if old != new:
-        diff = sorted(f"{s}.{k}" for s in new if isinstance(new[s], dict)
-                      for k in new[s] if old.get(s, {}).get(k) != new[s][k])
-        raise InputError([f"{out}: holds a run with another config (differs in {', '.join(diff) or 'seed'}); "
-                          "fix: choose a new --out directory or delete this one"])
+        diff = sorted(
+            f"{s}.{k}" for s in new if isinstance(new[s], dict) for k in new[s] if old.get(s, {}).get(k) != new[s][k]
+        )
+        raise InputError(
+            [
+                f"{out}: holds a run with another config (differs in {', '.join(diff) or 'seed'}); "
+                "fix: choose a new --out directory or delete this one"
+            ]
+        )
 
 
 # -- re-evaluation --------------------------------------------------------------------------------------
@@ -91,8 +100,12 @@ def _trained(run: Path, overrides: list[str]) -> tuple[Config, Any]:
 
     if not (run / "config.json").exists():
         raise InputError([f"{run}: no config.json here (fix: give a run directory written by surf-dist train)"])
-    cfg = load_config(None, None, overrides, base=replace(read_config(run / "config.json"),
-                                                          run={"backend": "local", "workers": 1}))
+    cfg = load_config(
+        None,
+        None,
+        overrides,
+        base=replace(read_config(run / "config.json"), run={"backend": "local", "workers": 1}),
+    )
     state = checkpoint.load(run)
     if state is None:
         raise InputError([f"{run}: no usable checkpoint (fix: train the run to completion first)"])
@@ -123,8 +136,10 @@ def reevaluate(run: Path, overrides: list[str], out: Path | None, progress: bool
         u = ev["udgd"]
         print("U-DGD accuracy per layer:", " ".join(f"{a:.3f}" for a in u["accuracy_per_layer"]))
         for name, b in ev["baselines"].items():
-            print(f"{name.upper()}: {b['accuracy_at_udgd_rounds']:.3f} @ {u['rounds']} rounds, "
-                  f"{b['accuracy_at_max_rounds']:.3f} @ {b['rounds'][-1]}")
+            print(
+                f"{name.upper()}: {b['accuracy_at_udgd_rounds']:.3f} @ {u['rounds']} rounds, "
+                f"{b['accuracy_at_max_rounds']:.3f} @ {b['rounds'][-1]}"
+            )
     return out
 
 
@@ -137,8 +152,13 @@ def sweep_async(runs: list[Path], counts: list[int], overrides: list[str]) -> di
         for c in counts:
             cfg, state = _trained(run, [*overrides, f"failures.num_async={c}", "eval.baselines=[]"])
             u = _evaluate_local(cfg, state)["udgd"]
-            rows.append({"num_async": c, "accuracy": u["accuracy_per_layer"][-1],
-                         "std": u["accuracy_std_per_layer"][-1]})
+            rows.append(
+                {
+                    "num_async": c,
+                    "accuracy": u["accuracy_per_layer"][-1],
+                    "std": u["accuracy_std_per_layer"][-1],
+                }
+            )
         label = f"{run.name} ({'constrained' if cfg.train.constrained else 'unconstrained'})"
         result["runs"][str(run)] = {"constrained": cfg.train.constrained, "points": rows}
         print(f"{label:<32} " + " ".join(f"{r['accuracy']:.3f}±{r['std']:.3f}" for r in rows))

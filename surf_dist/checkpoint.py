@@ -55,6 +55,8 @@ def load(run_dir: str | Path) -> dict[str, Any] | None:
                 raise ValueError(f"missing fields {missing}")
             return state
         except Exception as exc:  # corrupt, truncated or foreign file: fall back to the previous one
-            print(f"surf-dist: checkpoint {path} is unusable ({type(exc).__name__}: {exc}); trying the previous one",
-                  file=sys.stderr)
+            print(
+                f"surf-dist: checkpoint {path} is unusable ({type(exc).__name__}: {exc}); trying the previous one",
+                file=sys.stderr,
+            )
     return None

@@ -19,8 +19,14 @@ from .errors import InputError, RunFailed
 def _config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default=None, help="default (the main job) | smoke (seconds) | paper (GPU scale)")
     p.add_argument("--config", default=None, help="a TOML file with [topology] [data] [model] [train] ... tables")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override one setting, e.g. --set model.num_layers=5 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one setting, e.g. --set model.num_layers=5 (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,8 +108,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_topology(args: argparse.Namespace) -> int:
     from .topology import describe, format_description
 
-    d = describe(args.spec, num_workers=args.workers, placement=args.placement, normalisation=args.normalisation,
-                 dim=args.dim, seed=args.seed)
+    d = describe(
+        args.spec,
+        num_workers=args.workers,
+        placement=args.placement,
+        normalisation=args.normalisation,
+        dim=args.dim,
+        seed=args.seed,
+    )
     print(json.dumps(d, indent=2) if args.json else format_description(d))
     return 0
 
@@ -116,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:
-        print(f"surf-dist {args.command}: bad input ({len(exc.problems)} problem"
-              f"{'s' if len(exc.problems) != 1 else ''}):\n{exc}", file=sys.stderr)
+        print(
+            f"surf-dist {args.command}: bad input ({len(exc.problems)} problem"
+            f"{'s' if len(exc.problems) != 1 else ''}):\n{exc}",
+            file=sys.stderr,
+        )
         return 2
     except RunFailed as exc:
         print(f"surf-dist {args.command}: {exc}", file=sys.stderr)

@@ -90,8 +90,10 @@ class TrainConfig:
     """Passes over the meta-train tasks (one step per task, in order)."""
     lr: float = 1e-3
     """Adam learning rate on Θ."""
-    dual_lr: float = 1e-2
-    """Dual ascent step on λ."""
+    dual_lr: float = 1.0
+    """Dual ascent step on λ. The paper's 1e-2 goes with its loss scaled by 1/(n·m); with the plain mean
+    cross-entropy here, 1e-2 leaves the duals near 0 and the constraints inactive (measured: per-layer loss
+    not monotone), 1.0 makes them bind."""
     epsilon: float = 0.05
     """Descent margin ε of the constraints."""
     constrained: bool = True
@@ -189,14 +191,26 @@ PRESETS: dict[str, dict[str, Any]] = {
     # seconds: for tests and checks
     "smoke": {
         "topology": {"spec": "kregular:n=8,degree=3"},
-        "data": {"num_train": 20, "num_heldout": 10, "num_meta_train": 6, "num_meta_val": 2, "num_meta_test": 2},
+        "data": {
+            "num_train": 20,
+            "num_heldout": 10,
+            "num_meta_train": 6,
+            "num_meta_val": 2,
+            "num_meta_test": 2,
+        },
         "model": {"num_layers": 3, "num_hops": 2, "batch_size": 5},
         "train": {"epochs": 2, "checkpoint_every": 4, "lr": 3e-3},
     },
     # the paper's scale (PAPER.md §3): CIFAR-10 ResNet-18 features, 600 tasks; for a GPU
     "paper": {
-        "data": {"dataset": "cifar10", "features": "resnet18", "num_meta_train": 510, "num_meta_val": 90,
-                 "num_meta_test": 30, "augmentations": ["crop", "hflip", "vflip", "rot90"]},
+        "data": {
+            "dataset": "cifar10",
+            "features": "resnet18",
+            "num_meta_train": 510,
+            "num_meta_val": 90,
+            "num_meta_test": 30,
+            "augmentations": ["crop", "hflip", "vflip", "rot90"],
+        },
         "model": {"init": "paper", "tap_init": "paper", "normalisation": "agent-batch", "w0_std": 5.0},
         "train": {"epochs": 500, "lr": 1e-2, "dual_lr": 1e-2, "epsilon": 0.01, "checkpoint_every": 100},
         "eval": {"rounds_factor": 10},
@@ -227,7 +241,7 @@ def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
         if isinstance(value, str):
             value = [v for v in (s.strip() for s in value.split(",")) if v]
         if not isinstance(value, (list, tuple)):
-            problems.append(f"{where}: expected a list, got {value!r} (fix: e.g. {where}=a,b or [\"a\", \"b\"])")
+            problems.append(f'{where}: expected a list, got {value!r} (fix: e.g. {where}=a,b or ["a", "b"])')
             return None
         return tuple(_coerce(v, inner, where, problems) for v in value)
     if tp is bool:
@@ -271,8 +285,11 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any], source: str, problem
             continue
         if key not in sections:
             hint = difflib.get_close_matches(key, [*sections, "seed"], n=1)
-            problems.append(f"{source}: unknown section {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else "")
-                            + f"; sections are seed, {', '.join(sections)}")
+            problems.append(
+                f"{source}: unknown section {key!r}"
+                + (f" (did you mean {hint[0]!r}?)" if hint else "")
+                + f"; sections are seed, {', '.join(sections)}"
+            )
             continue
         if not isinstance(value, dict):
             problems.append(f"{source}: {key} must be a table of settings, e.g. [{key}]")
@@ -281,8 +298,10 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any], source: str, problem
         for name, v in value.items():
             if name not in hints:
                 hint = difflib.get_close_matches(name, list(hints), n=1)
-                problems.append(f"{source}: unknown setting {key}.{name}"
-                                + (f" (did you mean {key}.{hint[0]}?)" if hint else f"; {key} has {', '.join(hints)}"))
+                problems.append(
+                    f"{source}: unknown setting {key}.{name}"
+                    + (f" (did you mean {key}.{hint[0]}?)" if hint else f"; {key} has {', '.join(hints)}")
+                )
                 continue
             num_before = len(problems)
             coerced = _coerce(v, hints[name], f"{source}: {key}.{name}", problems)
@@ -388,7 +407,8 @@ def validate_config(cfg: Config) -> list[str]:
     from .core.constraints import FORMS
     from .core.udgd import INITS, NORMALISATIONS, OUTPUTS, TAP_INITS
     from .data.tasks import validate_data_spec
-    from .topology import NORMALISATIONS as GSO, PLACEMENTS, build_graph, validate_graph
+    from .topology import NORMALISATIONS as GSO
+    from .topology import PLACEMENTS, build_graph, validate_graph
 
     p: list[str] = []
 
@@ -446,16 +466,22 @@ def validate_config(cfg: Config) -> list[str]:
             try:
                 worker, _ = parse_kill(item)
                 if worker >= r.workers:
-                    p.append(f"failures.{name} = {item!r}: worker {worker} does not exist "
-                             f"(workers: 0..{r.workers - 1})")
+                    p.append(
+                        f"failures.{name} = {item!r}: worker {worker} does not exist (workers: 0..{r.workers - 1})"
+                    )
             except ValueError:
                 p.append(f"failures.{name} = {item!r}: expected WORKER@STEP, e.g. 1@5")
     # the topology last: it needs a valid spec to count agents
     try:
-        graph = build_graph(cfg.topology.spec, seed=cfg.seed, index=0,
-                            allow_disconnected=cfg.topology.allow_disconnected)
-        validate_graph(graph, num_workers=r.workers, allow_disconnected=cfg.topology.allow_disconnected,
-                       source=f"topology.spec {cfg.topology.spec!r}")
+        graph = build_graph(
+            cfg.topology.spec, seed=cfg.seed, index=0, allow_disconnected=cfg.topology.allow_disconnected
+        )
+        validate_graph(
+            graph,
+            num_workers=r.workers,
+            allow_disconnected=cfg.topology.allow_disconnected,
+            source=f"topology.spec {cfg.topology.spec!r}",
+        )
         n = graph.number_of_nodes()
         if f.num_async >= n:
             p.append(f"failures.num_async = {f.num_async}: must be below the number of agents ({n})")

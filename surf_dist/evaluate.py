@@ -46,9 +46,16 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
             silent_total += sum(int(m.sum()) for m in udgd_masks if m is not None)
         with torch.no_grad():
             results = run_baselines(
-                e.baselines, mixer=mixer, w0_AD=lm["w0"], train=(task.train_x, task.train_y),
-                heldout=(task.heldout_x, task.heldout_y), num_rounds=num_rounds, steps=steps, seed=cfg.seed,
-                step_index=t, silent_for_round=(lambda r, m=masks: None if m is None else m[r - 1]),
+                e.baselines,
+                mixer=mixer,
+                w0_AD=lm["w0"],
+                train=(task.train_x, task.train_y),
+                heldout=(task.heldout_x, task.heldout_y),
+                num_rounds=num_rounds,
+                steps=steps,
+                seed=cfg.seed,
+                step_index=t,
+                silent_for_round=(lambda r, m=masks: None if m is None else m[r - 1]),
             )
         for name, curve in results.items():
             curves[name].append(curve)
@@ -58,18 +65,27 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
     slack, _ = _mean_std(per_task["slack"])
     violations = [sum(1 for row in per_task["slack"] if row[layer] > 0) for layer in range(cfg.model.num_layers)]
     udgd = {
-        "accuracy_per_layer": acc, "accuracy_std_per_layer": acc_std, "loss_per_layer": loss,
-        "loss_std_per_layer": loss_std, "grad_norm_per_layer": grad_norm, "slack_per_layer": slack,
-        "violations_per_layer": violations, "rounds": num_rounds_udgd,
+        "accuracy_per_layer": acc,
+        "accuracy_std_per_layer": acc_std,
+        "loss_per_layer": loss,
+        "loss_std_per_layer": loss_std,
+        "grad_norm_per_layer": grad_norm,
+        "slack_per_layer": slack,
+        "violations_per_layer": violations,
+        "rounds": num_rounds_udgd,
         "rounds_per_layer": [cfg.model.num_hops * layer for layer in range(cfg.model.num_layers + 1)],
-        "final_accuracy": acc[-1], "silent_agent_layers": silent_total,
+        "final_accuracy": acc[-1],
+        "silent_agent_layers": silent_total,
     }
     baselines = {}
     for name, rows in curves.items():
         mean, std = _mean_std(rows)
         baselines[name] = {
-            "rounds": list(range(num_rounds + 1)), "accuracy": mean, "accuracy_std": std,
-            "accuracy_at_udgd_rounds": mean[num_rounds_udgd], "accuracy_at_max_rounds": mean[-1],
+            "rounds": list(range(num_rounds + 1)),
+            "accuracy": mean,
+            "accuracy_std": std,
+            "accuracy_at_udgd_rounds": mean[num_rounds_udgd],
+            "accuracy_at_max_rounds": mean[-1],
         }
     return {"num_tasks": cfg.data.num_meta_test, "udgd": udgd, "baselines": baselines}
 

@@ -122,8 +122,9 @@ class KillInjector:
                     time.sleep(3600)
         if self._victim(step) != rank or self._marker(rank, step).exists():
             return
-        self._write_marker(self._marker(rank, step),
-                           {"worker": rank, "step": step, "pid": os.getpid(), "signal": "SIGKILL"})
+        self._write_marker(
+            self._marker(rank, step), {"worker": rank, "step": step, "pid": os.getpid(), "signal": "SIGKILL"}
+        )
         os.kill(os.getpid(), signal.SIGKILL)
 
     def fired(self) -> list[dict]:

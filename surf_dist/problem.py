@@ -33,8 +33,9 @@ class Problem:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.dtype = DTYPES[cfg.model.dtype]
-        self.base_graph = build_graph(cfg.topology.spec, seed=cfg.seed, index=0,
-                                      allow_disconnected=cfg.topology.allow_disconnected)
+        self.base_graph = build_graph(
+            cfg.topology.spec, seed=cfg.seed, index=0, allow_disconnected=cfg.topology.allow_disconnected
+        )
         self.num_agents = self.base_graph.number_of_nodes()
         self.source = TaskSource(data_spec(cfg), seed=cfg.seed, num_agents=self.num_agents, dtype=self.dtype)
 
@@ -63,9 +64,12 @@ class Problem:
     def graph(self, split: str, index: int) -> TaskGraph:
         """The graph of task ``index`` of ``split`` (a fresh draw per task when ``topology.per_task``)."""
         if self.cfg.topology.per_task:
-            graph = build_graph(self.cfg.topology.spec, seed=self.cfg.seed,
-                                index=SPLIT_CODES[split] * 1_000_000 + index,
-                                allow_disconnected=self.cfg.topology.allow_disconnected)
+            graph = build_graph(
+                self.cfg.topology.spec,
+                seed=self.cfg.seed,
+                index=SPLIT_CODES[split] * 1_000_000 + index,
+                allow_disconnected=self.cfg.topology.allow_disconnected,
+            )
         else:
             graph = self.base_graph
         return TaskGraph(graph, shift_operator(graph, self.cfg.topology.normalisation).to(self.dtype))

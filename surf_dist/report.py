@@ -17,8 +17,16 @@ def write_json_atomic(obj: Any, path: str | Path) -> None:
     os.replace(tmp, path)
 
 
-def comm_section(ledger: Ledger, *, num_agents: int, num_edges_directed: int, dim: int, itemsize: int,
-                 num_layers: int, num_hops: int) -> dict[str, Any]:
+def comm_section(
+    ledger: Ledger,
+    *,
+    num_agents: int,
+    num_edges_directed: int,
+    dim: int,
+    itemsize: int,
+    num_layers: int,
+    num_hops: int,
+) -> dict[str, Any]:
     """Totals of the whole run, per phase, and the analytic count of one U-DGD forward pass."""
     total = ledger.totals()
     return {
@@ -30,7 +38,8 @@ def comm_section(ledger: Ledger, *, num_agents: int, num_edges_directed: int, di
             "rounds": num_layers * num_hops,
             "messages": num_layers * num_hops * num_edges_directed,
             "bytes": num_layers * num_hops * num_edges_directed * dim * itemsize,
-            "broadcasts_per_agent": num_layers * num_hops, "floats_per_message": dim,
+            "broadcasts_per_agent": num_layers * num_hops,
+            "floats_per_message": dim,
             "note": "per layer: K rounds × Σ_i out-degree(i) messages × D floats, less what silent agents did not send",
         },
         "num_agents": num_agents,
@@ -43,19 +52,26 @@ def table(summary: dict[str, Any]) -> str:
     u = ev["udgd"]
     r = u["rounds"]
     r_max = max((b["rounds"][-1] for b in ev["baselines"].values()), default=r)
-    lines = [f"{'method':<10} {'rounds':>7} {'accuracy':>9}   {'@' + str(r) + ' rounds':>12} {'@' + str(r_max) + ' rounds':>13}"]
-    lines.append(f"{'U-DGD':<10} {r:>7} {u['accuracy_per_layer'][-1]:>9.3f}   {u['accuracy_per_layer'][-1]:>12.3f} {'':>13}")
+    at_r, at_max = f"@{r} rounds", f"@{r_max} rounds"
+    lines = [f"{'method':<10} {'rounds':>7} {'accuracy':>9}   {at_r:>12} {at_max:>13}"]
+    lines.append(
+        f"{'U-DGD':<10} {r:>7} {u['accuracy_per_layer'][-1]:>9.3f}   {u['accuracy_per_layer'][-1]:>12.3f} {'':>13}"
+    )
     for name, b in ev["baselines"].items():
-        lines.append(f"{name.upper():<10} {b['rounds'][-1]:>7} {b['accuracy'][-1]:>9.3f}   "
-                     f"{b['accuracy_at_udgd_rounds']:>12.3f} {b['accuracy_at_max_rounds']:>13.3f}")
+        lines.append(
+            f"{name.upper():<10} {b['rounds'][-1]:>7} {b['accuracy'][-1]:>9.3f}   "
+            f"{b['accuracy_at_udgd_rounds']:>12.3f} {b['accuracy_at_max_rounds']:>13.3f}"
+        )
     acc = " ".join(f"{a:.2f}" for a in u["accuracy_per_layer"])
     loss = " ".join(f"{v:.3f}" for v in u["loss_per_layer"])
     lines.append(f"U-DGD accuracy per layer: {acc}")
     lines.append(f"U-DGD loss per layer:     {loss}")
     lines.append(f"constraint violations per layer (of {ev['num_tasks']} tasks): {u['violations_per_layer']}")
     c = summary["comm"]
-    lines.append(f"communication: logical {c['logical']['messages']:,} messages / {c['logical']['bytes']:,} B, "
-                 f"physical {c['physical']['bytes']:,} B")
+    lines.append(
+        f"communication: logical {c['logical']['messages']:,} messages / {c['logical']['bytes']:,} B, "
+        f"physical {c['physical']['bytes']:,} B"
+    )
     return "\n".join(lines)
 
 

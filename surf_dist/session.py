@@ -17,8 +17,15 @@ from .report import comm_section, plot, table, write_json_atomic
 from .train import Trainer
 
 
-def run_worker(cfg: Config, mixer: Mixer, problem: Problem, run_dir: str | Path | None, *,
-               progress: bool = True, backend: str = "local") -> dict[str, Any] | None:
+def run_worker(
+    cfg: Config,
+    mixer: Mixer,
+    problem: Problem,
+    run_dir: str | Path | None,
+    *,
+    progress: bool = True,
+    backend: str = "local",
+) -> dict[str, Any] | None:
     """Train and evaluate; the coordinator writes the run directory and returns the summary."""
     t0 = time.perf_counter()
     trainer = Trainer(cfg, mixer, problem, run_dir)
@@ -31,29 +38,50 @@ def run_worker(cfg: Config, mixer: Mixer, problem: Problem, run_dir: str | Path 
     assert ledger is not None
     graph = problem.graph("meta-test", 0).graph
     summary: dict[str, Any] = {
-        "backend": backend, "workers": mixer.num_workers, "seed": cfg.seed, "num_agents": problem.num_agents,
-        "placement": {"method": cfg.topology.placement, "per_task": cfg.topology.placement != "contiguous",
-                      "agents_per_worker": [len(a) for a in problem.placement(mixer.num_workers)]},
+        "backend": backend,
+        "workers": mixer.num_workers,
+        "seed": cfg.seed,
+        "num_agents": problem.num_agents,
+        "placement": {
+            "method": cfg.topology.placement,
+            "per_task": cfg.topology.placement != "contiguous",
+            "agents_per_worker": [len(a) for a in problem.placement(mixer.num_workers)],
+        },
         "train": {
-            "loss_per_step": history.loss_per_step, "heldout_loss_per_step": history.heldout_loss_per_step,
-            "final_param_norms": trainer.final_param_norms(), "final_duals": trainer.duals.tolist(),
-            "best_val_loss": history.best_val_loss, "best_step": history.best_step, "val": history.val,
-            "steps": trainer.step, "constrained": cfg.train.constrained,
+            "loss_per_step": history.loss_per_step,
+            "heldout_loss_per_step": history.heldout_loss_per_step,
+            "final_param_norms": trainer.final_param_norms(),
+            "final_duals": trainer.duals.tolist(),
+            "best_val_loss": history.best_val_loss,
+            "best_step": history.best_step,
+            "val": history.val,
+            "steps": trainer.step,
+            "constrained": cfg.train.constrained,
         },
         "eval": ev,
-        "comm": comm_section(ledger, num_agents=problem.num_agents, num_edges_directed=2 * graph.number_of_edges(),
-                             dim=problem.dim, itemsize=problem.dtype.itemsize if hasattr(problem.dtype, "itemsize")
-                             else 4, num_layers=cfg.model.num_layers, num_hops=cfg.model.num_hops),
+        "comm": comm_section(
+            ledger,
+            num_agents=problem.num_agents,
+            num_edges_directed=2 * graph.number_of_edges(),
+            dim=problem.dim,
+            itemsize=problem.dtype.itemsize if hasattr(problem.dtype, "itemsize") else 4,
+            num_layers=cfg.model.num_layers,
+            num_hops=cfg.model.num_hops,
+        ),
         "failures": {
             "semantics": cfg.failures.semantics,
-            "injected": {"kills": trainer.killer.fired(),
-                         "silent_agent_layers_train": history.silent_agent_layers,
-                         "silent_agent_layers_eval": ev["udgd"]["silent_agent_layers"]},
+            "injected": {
+                "kills": trainer.killer.fired(),
+                "silent_agent_layers_train": history.silent_agent_layers,
+                "silent_agent_layers_eval": ev["udgd"]["silent_agent_layers"],
+            },
         },
         "timing": {
-            "seconds_per_step": (sum(history.seconds_per_step) / len(history.seconds_per_step)
-                                 if history.seconds_per_step else 0.0),
-            "train_s": train_s, "total_s": time.perf_counter() - t0,
+            "seconds_per_step": (
+                sum(history.seconds_per_step) / len(history.seconds_per_step) if history.seconds_per_step else 0.0
+            ),
+            "train_s": train_s,
+            "total_s": time.perf_counter() - t0,
         },
     }
     if run_dir is not None:

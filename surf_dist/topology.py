@@ -76,17 +76,13 @@ def _generator_keys(name: str) -> dict[str, _Key]:
         "kregular": {
             "n": n,
             "degree": _Key(int, "edges per agent", 3, low=1),
-            "mode": _Key(
-                str, "paper: ring + chords as the paper's code", "paper", choices=("paper", "random")
-            ),
+            "mode": _Key(str, "paper: ring + chords as the paper's code", "paper", choices=("paper", "random")),
             "relabel": _Key(bool, "random node relabelling per index (paper mode)", True),
         },
         "random": {
             "n": n,
             "p": p,
-            "symmetrise": _Key(
-                str, "or: 1[A + A^T > 0] as the paper's code", "upper", choices=("upper", "or")
-            ),
+            "symmetrise": _Key(str, "or: 1[A + A^T > 0] as the paper's code", "upper", choices=("upper", "or")),
         },
         "star": {"n": n},
         "ring": {"n": _Key(int, "number of agents", low=3)},
@@ -154,9 +150,7 @@ def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     name = name.strip()
     if name not in GENERATORS:
         files = ", ".join(GRAPH_FILE_SUFFIXES)
-        problem = (
-            f"unknown generator {name!r}; valid: {', '.join(GENERATORS)}; or give a graph file ({files})"
-        )
+        problem = f"unknown generator {name!r}; valid: {', '.join(GENERATORS)}; or give a graph file ({files})"
         raise InputError([problem], source=spec)
     keys = _generator_keys(name)
     problems: list[str] = []
@@ -353,9 +347,7 @@ def _read_edge_list(text: str) -> _Records:
     for number, line in enumerate(text.splitlines(), start=1):
         tokens = _tokens(line)
         if len(tokens) in (2, 3):
-            records.edges.append(
-                (tokens[0], tokens[1], tokens[2] if len(tokens) == 3 else 1.0, f"line {number}")
-            )
+            records.edges.append((tokens[0], tokens[1], tokens[2] if len(tokens) == 3 else 1.0, f"line {number}"))
         elif tokens:
             records.problems.append(f"line {number}: expected 'u v' or 'u v weight', got {line.strip()!r}")
     return records
@@ -510,9 +502,7 @@ def load_graph_file(path: str | Path, *, directed_ok: bool = False) -> nx.Graph:
     suffix = path.suffix.lower()
     if suffix not in GRAPH_FILE_SUFFIXES:
         files, generators = ", ".join(GRAPH_FILE_SUFFIXES), ", ".join(GENERATORS)
-        problem = (
-            f"unknown graph file type {suffix or '(none)'!r}: use {files}, or NAME:key=value ({generators})"
-        )
+        problem = f"unknown graph file type {suffix or '(none)'!r}: use {files}, or NAME:key=value ({generators})"
         raise InputError([problem], source=str(path))
     if not path.is_file():
         problem = "file not found (a generator spec looks like NAME:key=value, e.g. ring:n=16)"
@@ -570,9 +560,7 @@ def validate_graph(
 # ----------------------------------------------------------------------------------------------
 # Shift operator
 # ----------------------------------------------------------------------------------------------
-def shift_operator(
-    graph: nx.Graph, normalisation: str = "row", *, dtype: torch.dtype = torch.float64
-) -> torch.Tensor:
+def shift_operator(graph: nx.Graph, normalisation: str = "row", *, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """Dense graph shift operator S (n x n) from the weighted adjacency A (self-loops in A ignored).
 
     - ``row``:        S = D^-1 (A + I), D = diag((A + I) 1); row-stochastic (PAPER §5, k-regular).
@@ -652,9 +640,7 @@ def _bfs_order(graph: nx.Graph) -> list[int]:
     return order
 
 
-def _bisect(
-    graph: nx.Graph, size_left: int, rng: np.random.Generator, num_random_starts: int = 2
-) -> set[int]:
+def _bisect(graph: nx.Graph, size_left: int, rng: np.random.Generator, num_random_starts: int = 2) -> set[int]:
     """A set of exactly ``size_left`` agents with few edges leaving it: Kernighan-Lin (which swaps pairs, so
     it keeps the sizes) from a breadth-first start and from random starts; the smallest cut wins."""
     nodes = sorted(graph.nodes)
@@ -686,9 +672,7 @@ def _bisect_recursively(
     )
 
 
-def place(
-    graph: nx.Graph, num_workers: int, method: str = "contiguous", *, seed: int = 0
-) -> list[np.ndarray]:
+def place(graph: nx.Graph, num_workers: int, method: str = "contiguous", *, seed: int = 0) -> list[np.ndarray]:
     """Agents per worker: ``num_workers`` sorted int64 arrays, disjoint, covering 0..n-1, none empty, sizes
     as np.array_split (differing by at most one).
 
@@ -893,9 +877,7 @@ def format_description(d: dict[str, Any], max_workers_listed: int = 16) -> str:
         f"spectral gap {d['spectral_gap']:.6f}",
         f"placement  {place_d['method']} on {place_d['num_workers']} workers, cut edges {d['cut_edges']}",
     ]
-    for worker, (count, agents) in enumerate(
-        zip(place_d["agents_per_worker"], place_d["agents"], strict=True)
-    ):
+    for worker, (count, agents) in enumerate(zip(place_d["agents_per_worker"], place_d["agents"], strict=True)):
         if worker == max_workers_listed:
             lines.append(f"  ... {place_d['num_workers'] - worker} more workers")
             break

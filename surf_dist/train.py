@@ -40,9 +40,18 @@ def build_model(cfg: Config, problem: Problem) -> UDGD:
     m = cfg.model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(keyed_seed(cfg.seed, "init"))
-        model = UDGD(num_layers=m.num_layers, num_hops=m.num_hops, num_features=problem.num_features,
-                     num_classes=problem.num_classes, batch_size=m.batch_size, hidden=m.hidden, output=m.output,
-                     normalisation=m.normalisation, init=m.init, tap_init=m.tap_init)
+        model = UDGD(
+            num_layers=m.num_layers,
+            num_hops=m.num_hops,
+            num_features=problem.num_features,
+            num_classes=problem.num_classes,
+            batch_size=m.batch_size,
+            hidden=m.hidden,
+            output=m.output,
+            normalisation=m.normalisation,
+            init=m.init,
+            tap_init=m.tap_init,
+        )
     return model.to(problem.dtype)
 
 
@@ -100,15 +109,19 @@ class Trainer:
         """B_0..B_L: B_l feeds layer l and measures ‖∇f̂(W_l; B_l)‖; B_0 only measures W_0."""
         n, m, b = self.problem.num_agents, task.train_x.shape[1], self.cfg.model.batch_size
         return [
-            take_batch(task.train_x, task.train_y,
-                       self.mixer.local_rows(batch_indices(self.cfg.seed, phase, step, layer, n, m, b)))
+            take_batch(
+                task.train_x,
+                task.train_y,
+                self.mixer.local_rows(batch_indices(self.cfg.seed, phase, step, layer, n, m, b)),
+            )
             for layer in range(self.cfg.model.num_layers + 1)
         ]
 
     def forward(self, model: UDGD, task: TaskData, phase: str, step: int, with_silent: bool) -> Forward:
         n = self.problem.num_agents
-        w0 = self.mixer.local_rows(initial_iterate(self.cfg.seed, phase, step, n, self.problem.dim,
-                                                   self.cfg.model.w0_std, self.problem.dtype))
+        w0 = self.mixer.local_rows(
+            initial_iterate(self.cfg.seed, phase, step, n, self.problem.dim, self.cfg.model.w0_std, self.problem.dtype)
+        )
         batches = self.batches(task, phase, step)
         silent = self.silent.masks(phase, step, self.cfg.model.num_layers) if with_silent else None
         if silent is not None and phase == "train":
@@ -150,10 +163,18 @@ class Trainer:
         h.seconds_per_step.append(seconds)
         bytes_so_far = self.mixer.ledger.totals()
         return {
-            "step": step, "epoch": step // self.cfg.data.num_meta_train, "task": step % self.cfg.data.num_meta_train,
-            "lagrangian": float(lag), "loss": float(fwd.loss.detach()), "slacks": slacks.tolist(), "duals": self.duals.tolist(),
-            "grad_norms": fwd.norms.detach().tolist(), "theta_grad_norm": float(grad_norm), "seconds": seconds,
-            "worker0_logical_bytes": bytes_so_far["logical_bytes"], "worker0_physical_bytes": bytes_so_far["physical_bytes"],
+            "step": step,
+            "epoch": step // self.cfg.data.num_meta_train,
+            "task": step % self.cfg.data.num_meta_train,
+            "lagrangian": float(lag),
+            "loss": float(fwd.loss.detach()),
+            "slacks": slacks.tolist(),
+            "duals": self.duals.tolist(),
+            "grad_norms": fwd.norms.detach().tolist(),
+            "theta_grad_norm": float(grad_norm),
+            "seconds": seconds,
+            "worker0_logical_bytes": bytes_so_far["logical_bytes"],
+            "worker0_physical_bytes": bytes_so_far["physical_bytes"],
         }
 
     # -- validation and the loop --------------------------------------------------------------------------
@@ -169,9 +190,14 @@ class Trainer:
 
     def state(self) -> dict[str, Any]:
         return {
-            "step": self.step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "duals": self.duals.clone(), "best_state": self.best_state, "history": self.history.__dict__.copy(),
-            "config": self.cfg.to_dict(), "ledger": self.mixer.merged_ledger_state(),
+            "step": self.step,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "duals": self.duals.clone(),
+            "best_state": self.best_state,
+            "history": self.history.__dict__.copy(),
+            "config": self.cfg.to_dict(),
+            "ledger": self.mixer.merged_ledger_state(),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
@@ -211,8 +237,14 @@ class Trainer:
         if progress and coordinator:
             from tqdm import tqdm
 
-            bar = tqdm(total=self.num_steps, initial=self.step, desc="meta-train", unit="step", dynamic_ncols=True,
-                       mininterval=1.0)
+            bar = tqdm(
+                total=self.num_steps,
+                initial=self.step,
+                desc="meta-train",
+                unit="step",
+                dynamic_ncols=True,
+                mininterval=1.0,
+            )
             if resumed:
                 bar.write(f"resumed from step {self.step}")
         val_every = cfg.train.validate_every or cfg.data.num_meta_train
@@ -231,9 +263,12 @@ class Trainer:
                     metrics_fh.flush()
                 if bar is not None:
                     bar.update(1)
-                    bar.set_postfix(lag=f"{row['lagrangian']:.3f}", loss=f"{row['loss']:.3f}",
-                                    viol=int(sum(s > 0 for s in row["slacks"])),
-                                    val=f"{self.history.best_val_loss:.3f}")
+                    bar.set_postfix(
+                        lag=f"{row['lagrangian']:.3f}",
+                        loss=f"{row['loss']:.3f}",
+                        viol=int(sum(s > 0 for s in row["slacks"])),
+                        val=f"{self.history.best_val_loss:.3f}",
+                    )
                 if self.step % cfg.train.checkpoint_every == 0 or "val_loss" in row or self.step == self.num_steps:
                     self.save()
         finally:
@@ -256,18 +291,30 @@ class Trainer:
 
 
 @torch.no_grad()
-def layer_metrics(trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool) -> dict[str, list[float]]:
+def layer_metrics(
+    trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool
+) -> dict[str, list[float]]:
     """Per-layer held-out accuracy and loss (global), gradient norms and slacks on one meta-test task."""
     mixer, n = trainer.mixer, trainer.problem.num_agents
     fwd = trainer.forward(model, task, "test", step, with_silent)
     num_samples = float(n * task.heldout_y.shape[1])
-    local = torch.stack([
-        torch.stack([correct_per_agent(w, task.heldout_x, task.heldout_y).sum(),
-                     loss_per_agent(w, task.heldout_x, task.heldout_y).sum()]) for w in fwd.ws
-    ])
+    local = torch.stack(
+        [
+            torch.stack(
+                [
+                    correct_per_agent(w, task.heldout_x, task.heldout_y).sum(),
+                    loss_per_agent(w, task.heldout_x, task.heldout_y).sum(),
+                ]
+            )
+            for w in fwd.ws
+        ]
+    )
     total = mixer.all_reduce_sum(local.to(torch.float64))
     slacks = descent_slacks(fwd.norms, trainer.cfg.train.epsilon, trainer.cfg.train.constraint_form)
     return {
-        "accuracy": (total[:, 0] / num_samples).tolist(), "loss": (total[:, 1] / n).tolist(),
-        "grad_norm": fwd.norms.tolist(), "slack": slacks.tolist(), "w0": fwd.ws[0],
+        "accuracy": (total[:, 0] / num_samples).tolist(),
+        "loss": (total[:, 1] / n).tolist(),
+        "grad_norm": fwd.norms.tolist(),
+        "slack": slacks.tolist(),
+        "w0": fwd.ws[0],
     }

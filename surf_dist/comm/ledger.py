@@ -48,9 +48,7 @@ class Ledger:
         finally:
             self.phase = previous
 
-    def record_logical(
-        self, direction: str, layer: int, hop: int, edges_NN: np.ndarray, bytes_per_message: int
-    ) -> int:
+    def record_logical(self, direction: str, layer: int, hop: int, edges_NN: np.ndarray, bytes_per_message: int) -> int:
         """Record one round: ``edges_NN[j, i]`` is True when agent j sent a message to agent i. Returns the count."""
         num_messages = int(edges_NN.sum())
         row = self.counts[(self.phase, direction, layer, hop)]
@@ -83,7 +81,9 @@ class Ledger:
     def load_state(self, state: dict[str, Any]) -> None:
         """Replace the counts with a saved state (resuming a run)."""
         self.counts.clear()
-        self.edge_messages = {d: np.zeros((self.num_agents, self.num_agents), dtype=np.int64) for d in ("forward", "backward")}
+        self.edge_messages = {
+            d: np.zeros((self.num_agents, self.num_agents), dtype=np.int64) for d in ("forward", "backward")
+        }
         self.merge(state)
 
     def totals(self, phase_prefix: str | None = None, direction: str | None = None) -> dict[str, int]:

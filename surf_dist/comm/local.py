@@ -36,7 +36,9 @@ class LocalMixer(Mixer):
     """All n agents in this process (worker 0 of 1)."""
 
     def __init__(self, num_agents: int, *, semantics: str = "zero", device: torch.device | str = "cpu") -> None:
-        super().__init__(agents=np.arange(num_agents), num_agents=num_agents, rank=0, num_workers=1, semantics=semantics)
+        super().__init__(
+            agents=np.arange(num_agents), num_agents=num_agents, rank=0, num_workers=1, semantics=semantics
+        )
         self.device = torch.device(device)
         self.s_NN: torch.Tensor | None = None
 

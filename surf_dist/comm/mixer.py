@@ -84,7 +84,9 @@ class Mixer(ABC):
             self._stale[hop] = x_eff
         return x_eff
 
-    def record_round(self, direction: str, layer: int, hop: int, live_N: np.ndarray | None, dim: int, itemsize: int) -> int:
+    def record_round(
+        self, direction: str, layer: int, hop: int, live_N: np.ndarray | None, dim: int, itemsize: int
+    ) -> int:
         """Log the logical messages hosted live agents send in one round (sender-side accounting)."""
         sender_N = np.zeros(self.num_agents, dtype=bool)
         sender_N[self.agents] = True

@@ -43,8 +43,9 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise RayBackendError("the ray backend needs Ray; install it with pip install 'surf-dist[ray]' "
-                              "(or use --backend local|torch)") from exc
+        raise RayBackendError(
+            "the ray backend needs Ray; install it with pip install 'surf-dist[ray]' (or use --backend local|torch)"
+        ) from exc
     return ray
 
 
@@ -66,8 +67,9 @@ class RayWorker:
             port = int(s.getsockname()[1])
         return ray.util.get_node_ip_address(), port
 
-    def run(self, cfg: Config, out: str | None, rank: int, world_size: int, init_method: str,
-            cwd: str | None) -> dict[str, Any] | None:
+    def run(
+        self, cfg: Config, out: str | None, rank: int, world_size: int, init_method: str, cwd: str | None
+    ) -> dict[str, Any] | None:
         """Train and evaluate as rank ``rank``; the coordinator (rank 0) returns the summary."""
         import torch
         import torch.distributed as dist
@@ -101,11 +103,16 @@ def _connect(ray: Any, cfg: Config) -> bool:
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
     except Exception as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
-        fix = ("fix: start it with `ray start --head --port=6379` on the head node, check the address and "
-               "that this machine can reach it (or drop --ray-address to start a local Ray); with token "
-               "authentication, set RAY_AUTH_MODE=token and give this machine the cluster's token "
-               "(RAY_AUTH_TOKEN or ~/.ray/auth_token)") if address \
+        fix = (
+            (
+                "fix: start it with `ray start --head --port=6379` on the head node, check the address and "
+                "that this machine can reach it (or drop --ray-address to start a local Ray); with token "
+                "authentication, set RAY_AUTH_MODE=token and give this machine the cluster's token "
+                "(RAY_AUTH_TOKEN or ~/.ray/auth_token)"
+            )
+            if address
             else "fix: check `ray start --head` works on this machine"
+        )
         raise RayBackendError(f"could not connect to {where}: {type(exc).__name__}: {exc}\n{fix}") from exc
     return True
 
@@ -123,8 +130,12 @@ def _probe(address: str, timeout_s: float = 10.0) -> None:
 
 
 def _actor_options(cfg: Config) -> dict[str, Any]:
-    opts: dict[str, Any] = {"num_cpus": cfg.run.ray_cpus_per_worker, "num_gpus": cfg.run.ray_gpus_per_worker,
-                            "max_restarts": 0, "max_task_retries": 0}
+    opts: dict[str, Any] = {
+        "num_cpus": cfg.run.ray_cpus_per_worker,
+        "num_gpus": cfg.run.ray_gpus_per_worker,
+        "max_restarts": 0,
+        "max_task_retries": 0,
+    }
     env = {k: os.environ[k] for k in FORWARDED_ENV if k in os.environ}
     if env:
         opts["runtime_env"] = {"env_vars": env}
@@ -137,9 +148,12 @@ def _check_resources(ray: Any, cfg: Config) -> None:
     for name, per_worker in (("CPU", cfg.run.ray_cpus_per_worker), ("GPU", cfg.run.ray_gpus_per_worker)):
         need, key = per_worker * cfg.run.workers, f"run.ray_{name.lower()}s_per_worker"
         if need > have.get(name, 0.0) + 1e-9:
-            print(f"surf-dist: {cfg.run.workers} actors × {key}={per_worker} need {need:g} {name}s but the "
-                  f"Ray cluster has {have.get(name, 0.0):g}; the actors wait for resources "
-                  f"(fix: add nodes or lower {key})", file=sys.stderr)
+            print(
+                f"surf-dist: {cfg.run.workers} actors × {key}={per_worker} need {need:g} {name}s but the "
+                f"Ray cluster has {have.get(name, 0.0):g}; the actors wait for resources "
+                f"(fix: add nodes or lower {key})",
+                file=sys.stderr,
+            )
 
 
 def _start_actors(ray: Any, cfg: Config) -> list[Any]:
@@ -155,11 +169,14 @@ def _start_actors(ray: Any, cfg: Config) -> list[Any]:
             f"Ray did not start {cfg.run.workers} actors (num_cpus={cfg.run.ray_cpus_per_worker}, "
             f"num_gpus={cfg.run.ray_gpus_per_worker} each) within {timeout_s:.0f} s; "
             f"cluster resources: {ray.cluster_resources()} (fix: lower run.ray_cpus_per_worker / "
-            "run.ray_gpus_per_worker or add nodes)") from exc
+            "run.ray_gpus_per_worker or add nodes)"
+        ) from exc
     except ray.exceptions.RayActorError as exc:
         _kill(ray, actors)
-        raise RayBackendError(f"a Ray actor could not start: {exc}\n(fix: install surf-dist, at the same "
-                              "version, on every node: pip install -e '.[ray]')") from exc
+        raise RayBackendError(
+            f"a Ray actor could not start: {exc}\n(fix: install surf-dist, at the same "
+            "version, on every node: pip install -e '.[ray]')"
+        ) from exc
     return actors
 
 
@@ -237,14 +254,22 @@ def run_ray(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str
             try:
                 ip, port = ray.get(actors[0].address.remote())
                 if progress:
-                    print(f"surf-dist: {cfg.run.workers} Ray actors, process group at tcp://{ip}:{port}"
-                          + (f" (restart {attempt})" if attempt else ""), file=sys.stderr)
-                refs = [a.run.remote(cfg, out_s, r, cfg.run.workers, f"tcp://{ip}:{port}", os.getcwd())
-                        for r, a in enumerate(actors)]
+                    print(
+                        f"surf-dist: {cfg.run.workers} Ray actors, process group at tcp://{ip}:{port}"
+                        + (f" (restart {attempt})" if attempt else ""),
+                        file=sys.stderr,
+                    )
+                refs = [
+                    a.run.remote(cfg, out_s, r, cfg.run.workers, f"tcp://{ip}:{port}", os.getcwd())
+                    for r, a in enumerate(actors)
+                ]
                 summary = _collect(ray, refs)
             except _Restart as exc:
-                then = (f"restarting all {cfg.run.workers} actors from the last checkpoint"
-                        if attempt < cfg.failures.max_restarts else "no restarts left")
+                then = (
+                    f"restarting all {cfg.run.workers} actors from the last checkpoint"
+                    if attempt < cfg.failures.max_restarts
+                    else "no restarts left"
+                )
                 print(f"surf-dist: {exc}; {then}", file=sys.stderr)
                 continue
             finally:

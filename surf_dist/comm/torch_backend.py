@@ -71,13 +71,21 @@ class _AllReduceSum(torch.autograd.Function):
 class TorchMixer(Mixer):
     """A rank's block of agents; rounds are halo exchanges over ``group``."""
 
-    def __init__(self, *, placement: list[np.ndarray], num_agents: int, group: Any = None,
-                 semantics: str = "zero", device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        *,
+        placement: list[np.ndarray],
+        num_agents: int,
+        group: Any = None,
+        semantics: str = "zero",
+        device: torch.device | str = "cpu",
+    ) -> None:
         rank, world = dist.get_rank(group), dist.get_world_size(group)
         if len(placement) != world:
             raise ValueError(f"placement has {len(placement)} workers but the process group has {world} ranks")
-        super().__init__(agents=placement[rank], num_agents=num_agents, rank=rank, num_workers=world,
-                         semantics=semantics)
+        super().__init__(
+            agents=placement[rank], num_agents=num_agents, rank=rank, num_workers=world, semantics=semantics
+        )
         self.placement, self.group = placement, group
         self.device = torch.device(device)
         self.position = np.full(num_agents, -1, dtype=np.int64)  # global id -> row among hosted agents
@@ -120,8 +128,10 @@ class TorchMixer(Mixer):
         detail = ", ".join(f"worker {r} at step {progress.get(r)}" for r in sorted(progress))
         return WorkerTimeout(
             f"worker {self.rank}: {what} at step {self.step} failed: a peer closed its connection or gave no "
-            f"answer within run.timeout_s; suspected hung or dead: worker(s) {suspects or 'unknown'}; last steps seen: {detail}. "
-            f"Cause: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            f"answer within run.timeout_s; suspected hung or dead: worker(s) {suspects or 'unknown'}; "
+            f"last steps seen: {detail}. "
+            f"Cause: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        )
 
     def _run(self, what: str, peers: list[int] | None, fn: Any) -> Any:
         t0 = time.perf_counter()
@@ -239,8 +249,13 @@ class TorchMixer(Mixer):
         """In-place sum over ranks; physical bytes estimated as a ring all-reduce sends, 2 (W−1)/W × size."""
         self._run(f"all-reduce ({direction})", None, lambda: dist.all_reduce(t, group=self.group))
         nbytes = t.numel() * t.element_size()
-        self.ledger.record_physical(direction, 0, 0, 2 * (self.num_workers - 1),
-                                    int(2 * (self.num_workers - 1) / self.num_workers * nbytes))
+        self.ledger.record_physical(
+            direction,
+            0,
+            0,
+            2 * (self.num_workers - 1),
+            int(2 * (self.num_workers - 1) / self.num_workers * nbytes),
+        )
 
     def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
         if ledger_layer is not None:
@@ -258,7 +273,7 @@ class TorchMixer(Mixer):
                 self.raw_all_reduce(flat, "params")
                 offset = 0
                 for b in bucket:
-                    b.copy_(flat[offset: offset + b.numel()].view_as(b))
+                    b.copy_(flat[offset : offset + b.numel()].view_as(b))
                     offset += b.numel()
                 bucket = []
 
@@ -269,7 +284,11 @@ class TorchMixer(Mixer):
 
     def broadcast_object(self, obj: Any) -> Any:
         box = [obj]
-        self._run("broadcast", [0], lambda: dist.broadcast_object_list(box, src=self._global_rank(0), group=self.group))
+        self._run(
+            "broadcast",
+            [0],
+            lambda: dist.broadcast_object_list(box, src=self._global_rank(0), group=self.group),
+        )
         return box[0]
 
     def barrier(self) -> None:
@@ -277,8 +296,9 @@ class TorchMixer(Mixer):
 
 
 # -- launching ------------------------------------------------------------------------------------------
-def init_process_group(cfg_run: Any, *, rank: int | None = None, world_size: int | None = None,
-                       init_method: str | None = None) -> None:
+def init_process_group(
+    cfg_run: Any, *, rank: int | None = None, world_size: int | None = None, init_method: str | None = None
+) -> None:
     """Join the default process group: from torchrun's environment, or explicit (forked ranks, Ray actors)."""
     backend = "nccl" if cfg_run.device == "cuda" else "gloo"
     timeout = dt.timedelta(seconds=cfg_run.timeout_s)
@@ -288,8 +308,13 @@ def init_process_group(cfg_run: Any, *, rank: int | None = None, world_size: int
         # restarted group never reads the addresses its dead predecessor left in a reused store
         store, env_rank, env_world = next(dist.rendezvous("env://", timeout=timeout))
         attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-        dist.init_process_group(backend, store=dist.PrefixStore(f"surf-dist/attempt-{attempt}", store),
-                                rank=env_rank, world_size=env_world, timeout=timeout)
+        dist.init_process_group(
+            backend,
+            store=dist.PrefixStore(f"surf-dist/attempt-{attempt}", store),
+            rank=env_rank,
+            world_size=env_world,
+            timeout=timeout,
+        )
     else:
         dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, timeout=timeout)
 
@@ -305,8 +330,9 @@ def torch_worker(cfg: Any, out: Path | None, progress: bool, backend_name: str =
     if cfg.run.device == "cuda":
         device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
         torch.cuda.set_device(device)
-    mixer = TorchMixer(placement=placement, num_agents=problem.num_agents, semantics=cfg.failures.semantics,
-                       device=device)
+    mixer = TorchMixer(
+        placement=placement, num_agents=problem.num_agents, semantics=cfg.failures.semantics, device=device
+    )
     return run_worker(cfg, mixer, problem, out, progress=progress and mixer.is_coordinator, backend=backend_name)
 
 
@@ -328,7 +354,10 @@ def run_torch(cfg: Any, out: Path | None, *, progress: bool = True) -> None:
     if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
         world = int(os.environ["WORLD_SIZE"])
         if cfg.run.workers not in (1, world):
-            print(f"surf-dist: run.workers={cfg.run.workers} ignored: torchrun started {world} ranks", file=sys.stderr)
+            print(
+                f"surf-dist: run.workers={cfg.run.workers} ignored: torchrun started {world} ranks",
+                file=sys.stderr,
+            )
         from ..config import replace
 
         cfg = replace(cfg, run={"workers": world})
@@ -354,8 +383,11 @@ def run_torch(cfg: Any, out: Path | None, *, progress: bool = True) -> None:
         rank, code = failed
         how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         left = attempt < cfg.failures.max_restarts
-        print(f"surf-dist: rank {rank} died ({how}); " + ("restarting every rank from the last checkpoint"
-              if left else "no restarts left"), file=sys.stderr)
+        print(
+            f"surf-dist: rank {rank} died ({how}); "
+            + ("restarting every rank from the last checkpoint" if left else "no restarts left"),
+            file=sys.stderr,
+        )
     raise RunFailed(f"the torch run failed {cfg.failures.max_restarts + 1} time(s); see the messages above")
 
 

@@ -60,15 +60,18 @@ def run_baseline(
     """Held-out accuracy (all agents) after rounds 0..num_rounds: num_rounds + 1 values."""
     x_AMP, y_AM = train
     hx_ATP, hy_AT = heldout
-    num_total = mixer.all_reduce_sum(torch.tensor([float(hy_AT.numel())], dtype=torch.float64,
-                                                  device=hy_AT.device)).item()
+    num_total = mixer.all_reduce_sum(
+        torch.tensor([float(hy_AT.numel())], dtype=torch.float64, device=hy_AT.device)
+    ).item()
 
     def accuracy(w_AD: torch.Tensor) -> float:
         correct = correct_per_agent(w_AD, hx_ATP, hy_AT).sum().to(torch.float64).reshape(1)
         return mixer.all_reduce_sum(correct).item() / num_total
 
     def minibatch(round_: int, local_step: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx_NB = batch_indices(seed, f"{name}/{local_step}", step_index, round_, mixer.num_agents, x_AMP.shape[1], batch)
+        idx_NB = batch_indices(
+            seed, f"{name}/{local_step}", step_index, round_, mixer.num_agents, x_AMP.shape[1], batch
+        )
         return take_batch(x_AMP, y_AM, mixer.local_rows(idx_NB))
 
     mixer.reset_stale()
@@ -85,7 +88,10 @@ def run_baseline(
             y, y_prev = w, w
             for q in range(steps.dfedavgm_local_steps):
                 xb, yb = minibatch(r, q, steps.dfedavgm_batch)
-                y, y_prev = y - steps.dfedavgm_step * grad_per_agent(y, xb, yb) + steps.dfedavgm_momentum * (y - y_prev), y
+                y, y_prev = (
+                    y - steps.dfedavgm_step * grad_per_agent(y, xb, yb) + steps.dfedavgm_momentum * (y - y_prev),
+                    y,
+                )
             w_new = mixer.shift(y, layer=r, hop=1, silent_N=silent_N)
         else:
             raise ValueError(f"unknown baseline {name!r}; use one of {BASELINES}")

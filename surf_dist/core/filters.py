@@ -14,7 +14,12 @@ from ..comm.mixer import Mixer
 
 
 def graph_filter(
-    mixer: Mixer, w_AD: torch.Tensor, taps_K1: torch.Tensor, *, layer: int, silent_N: torch.Tensor | None = None
+    mixer: Mixer,
+    w_AD: torch.Tensor,
+    taps_K1: torch.Tensor,
+    *,
+    layer: int,
+    silent_N: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Rows of sum_k taps[k] S^k W for the hosted agents (A × D); ``taps_K1`` has K + 1 entries."""
     out_AD = taps_K1[0] * w_AD

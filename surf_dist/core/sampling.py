@@ -28,9 +28,7 @@ def batch_indices(
     return torch.randint(num_samples, (num_agents, batch_size), generator=g)
 
 
-def take_batch(
-    x_AMP: torch.Tensor, y_AM: torch.Tensor, idx_AB: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor]:
+def take_batch(x_AMP: torch.Tensor, y_AM: torch.Tensor, idx_AB: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The agents' samples at positions ``idx_AB``: (A × B × P, A × B)."""
     return (
         torch.gather(x_AMP, 1, idx_AB[:, :, None].expand(-1, -1, x_AMP.shape[2])),

@@ -58,8 +58,10 @@ class LocalUpdate(nn.Module):
         num_live = int(live_A.sum())  # silent agents send nothing, here too
         count = mixer.all_reduce_sum(mask_A1.sum().reshape(1), ledger_layer=layer, num_senders=num_live)
         mean_H = mixer.all_reduce_sum((h_AH * mask_A1).sum(0), ledger_layer=layer, num_senders=num_live) / count
-        var_H = mixer.all_reduce_sum((((h_AH - mean_H) ** 2) * mask_A1).sum(0), ledger_layer=layer,
-                                     num_senders=num_live) / count
+        var_H = (
+            mixer.all_reduce_sum((((h_AH - mean_H) ** 2) * mask_A1).sum(0), ledger_layer=layer, num_senders=num_live)
+            / count
+        )
         return (h_AH - mean_H) / torch.sqrt(var_H + 1e-5)
 
     def forward(self, z_AI: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int) -> torch.Tensor:

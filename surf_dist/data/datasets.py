@@ -231,9 +231,7 @@ def _load_idx_dataset(name: str, split: str, *, root: str | None, download: bool
     images_NHW, labels_N = read_idx(images_path), read_idx(labels_path)
     problems = []
     if images_NHW.ndim != 3 or images_NHW.dtype != np.uint8:
-        problems.append(
-            f"{images_path}: expected uint8 images N x H x W, got {images_NHW.dtype} {images_NHW.shape}"
-        )
+        problems.append(f"{images_path}: expected uint8 images N x H x W, got {images_NHW.dtype} {images_NHW.shape}")
     if labels_N.ndim != 1:
         problems.append(f"{labels_path}: expected labels of shape N, got {labels_N.shape}")
     elif images_NHW.shape[0] != labels_N.shape[0]:
@@ -290,13 +288,9 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         with open(path, "rb") as f:
             batch = pickle.load(f, encoding="bytes")
     except Exception as exc:
-        raise InputError(
-            [f"{path}: not a CIFAR-10 pickle batch ({exc}); replace it with the original file"]
-        ) from exc
+        raise InputError([f"{path}: not a CIFAR-10 pickle batch ({exc}); replace it with the original file"]) from exc
     if not isinstance(batch, dict):
-        raise InputError(
-            [f"{path}: expected a dict batch, got {type(batch).__name__}; replace it with the original"]
-        )
+        raise InputError([f"{path}: expected a dict batch, got {type(batch).__name__}; replace it with the original"])
     data = batch.get(b"data", batch.get("data"))
     labels = batch.get(b"labels", batch.get("labels"))
     if data is None or labels is None:

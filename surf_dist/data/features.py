@@ -86,9 +86,7 @@ def feature_map(
         InputError: unknown feature map name.
     """
     if name not in FEATURE_MAPS:
-        raise InputError(
-            [f"data.features: unknown feature map {name!r}; use one of {', '.join(FEATURE_MAPS)}"]
-        )
+        raise InputError([f"data.features: unknown feature map {name!r}; use one of {', '.join(FEATURE_MAPS)}"])
     images_NCHW = split.images
     if name == "pixels":
         return images_NCHW.reshape(images_NCHW.shape[0], -1).to(torch.float32).clone()
@@ -118,9 +116,7 @@ def feature_map(
     if isinstance(state, dict):
         model.load_state_dict(state)
     else:
-        _train(
-            model, train_split, settings=TRAIN_SETTINGS[name], seed=backbone_seed, device=torch.device(device)
-        )
+        _train(model, train_split, settings=TRAIN_SETTINGS[name], seed=backbone_seed, device=torch.device(device))
         _save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, backbone_path)
     features_NP = _extract(model, images_NCHW, device=torch.device(device))
     _save_atomic(features_NP, features_path)

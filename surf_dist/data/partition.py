@@ -120,17 +120,13 @@ def _draw_counts(
         if method == "dirichlet":
             counts_RC = _dirichlet_counts(rng, redraw_R.shape[0], num_classes, samples_per_agent, alpha)
         else:
-            counts_RC = _shard_counts(
-                rng, redraw_R.shape[0], num_classes, samples_per_agent, shards_per_agent
-            )
+            counts_RC = _shard_counts(rng, redraw_R.shape[0], num_classes, samples_per_agent, shards_per_agent)
         ok_R = np.all(counts_RC <= pool_size_C, axis=1)
         counts_AC[redraw_R[ok_R]] = counts_RC[ok_R]
         redraw_R = redraw_R[~ok_R]
         if redraw_R.shape[0] == 0:
             return counts_AC
-    raise InputError(
-        [_impossible_message(method, int(redraw_R[0]), samples_per_agent, pool_size_C, max_retries)]
-    )
+    raise InputError([_impossible_message(method, int(redraw_R[0]), samples_per_agent, pool_size_C, max_retries)])
 
 
 def _dirichlet_counts(
@@ -159,9 +155,7 @@ def _shard_counts(
     return counts_RC
 
 
-def _sample_within_classes(
-    rng: np.random.Generator, counts_AC: np.ndarray, pool_size_C: np.ndarray
-) -> np.ndarray:
+def _sample_within_classes(rng: np.random.Generator, counts_AC: np.ndarray, pool_size_C: np.ndarray) -> np.ndarray:
     """A x S positions inside the class pools: for every (agent, class) pair, counts_AC[a, c] distinct
     positions in [0, pool_size_C[c]), uniformly, laid out agent by agent and class by class.
 
@@ -196,9 +190,7 @@ def _check_arguments(
     if method not in PARTITIONS:
         problems.append(f"data.partition: unknown method {method!r}; use one of {', '.join(PARTITIONS)}")
     if labels_N.ndim != 1 or labels_N.shape[0] == 0 or not np.issubdtype(labels_N.dtype, np.integer):
-        problems.append(
-            f"labels must be a non-empty 1-D integer array, got {labels_N.dtype} {labels_N.shape}"
-        )
+        problems.append(f"labels must be a non-empty 1-D integer array, got {labels_N.dtype} {labels_N.shape}")
     if num_agents < 1:
         problems.append(f"the number of agents must be >= 1, got {num_agents}; use a graph with agents")
     if samples_per_agent < 1:
@@ -211,8 +203,7 @@ def _check_arguments(
         num_classes = np.unique(labels_N).shape[0]
         if not 1 <= shards_per_agent <= num_classes:
             problems.append(
-                f"data.shards_per_agent: must be in [1, {num_classes}] (classes in the pool), "
-                f"got {shards_per_agent}"
+                f"data.shards_per_agent: must be in [1, {num_classes}] (classes in the pool), got {shards_per_agent}"
             )
     return problems
 

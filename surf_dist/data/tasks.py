@@ -117,13 +117,9 @@ def validate_data_spec(spec: DataSpec) -> list[str]:
     if spec.dataset not in DATASETS:
         problems.append(f"data.dataset: unknown dataset {spec.dataset!r}; use one of {', '.join(DATASETS)}")
     if spec.features not in FEATURE_MAPS:
-        problems.append(
-            f"data.features: unknown feature map {spec.features!r}; use one of {', '.join(FEATURE_MAPS)}"
-        )
+        problems.append(f"data.features: unknown feature map {spec.features!r}; use one of {', '.join(FEATURE_MAPS)}")
     if spec.partition not in PARTITIONS:
-        problems.append(
-            f"data.partition: unknown partition {spec.partition!r}; use one of {', '.join(PARTITIONS)}"
-        )
+        problems.append(f"data.partition: unknown partition {spec.partition!r}; use one of {', '.join(PARTITIONS)}")
     if isinstance(spec.augmentations, str) or not isinstance(spec.augmentations, Sequence):
         problems.append(
             f'data.augmentations: must be a list of names, e.g. ["none", "crop"], got {spec.augmentations!r}'
@@ -187,9 +183,7 @@ class TaskSource:
     Memory: the features of each (dataset split, augmentation) pair used so far are kept, N x P each.
     """
 
-    def __init__(
-        self, spec: DataSpec, *, seed: int, num_agents: int, dtype: torch.dtype = torch.float32
-    ) -> None:
+    def __init__(self, spec: DataSpec, *, seed: int, num_agents: int, dtype: torch.dtype = torch.float32) -> None:
         problems = validate_data_spec(spec)
         if not isinstance(num_agents, int) or num_agents < 1:
             problems.append(f"the number of agents must be a positive integer, got {num_agents!r}")
@@ -209,9 +203,7 @@ class TaskSource:
 
     def _split(self, data_split: str) -> ImageSplit:
         if data_split not in self._images:
-            loaded = load_split(
-                self.spec.dataset, data_split, root=self.spec.root, download=self.spec.download
-            )
+            loaded = load_split(self.spec.dataset, data_split, root=self.spec.root, download=self.spec.download)
             self._images[data_split] = loaded
             self._labels[data_split] = loaded.labels.numpy()
         return self._images[data_split]
@@ -317,9 +309,7 @@ class TaskSource:
         if agents is None:
             return torch.arange(self.num_agents, dtype=torch.int64)
         ids = (
-            torch.as_tensor(agents, dtype=torch.int64).reshape(-1)
-            if len(agents)
-            else torch.empty(0, dtype=torch.int64)
+            torch.as_tensor(agents, dtype=torch.int64).reshape(-1) if len(agents) else torch.empty(0, dtype=torch.int64)
         )
         ids = torch.sort(ids).values
         if ids.numel() and (int(ids[0]) < 0 or int(ids[-1]) >= self.num_agents):

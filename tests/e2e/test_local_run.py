@@ -30,8 +30,9 @@ def test_golden_smoke_losses(smoke_run):
     s = json.loads((smoke_run / "summary.json").read_text())
     losses = s["train"]["loss_per_step"]
     if os.environ.get("SURF_UPDATE_GOLDEN"):
-        GOLDEN.write_text(json.dumps({"loss_per_step": losses, "final_param_norms": s["train"]["final_param_norms"]},
-                                     indent=1) + "\n")
+        GOLDEN.write_text(
+            json.dumps({"loss_per_step": losses, "final_param_norms": s["train"]["final_param_norms"]}, indent=1) + "\n"
+        )
     golden = json.loads(GOLDEN.read_text())
     assert len(losses) == len(golden["loss_per_step"])
     for got, want in zip(losses, golden["loss_per_step"]):
@@ -43,8 +44,11 @@ def test_golden_smoke_losses(smoke_run):
 @pytest.mark.timeout(300)
 def test_summary_contract_and_run_directory(smoke_run, shared_tools):
     """Catches a summary.json that breaks DESIGN.md's contract, or a run directory missing its files."""
-    r = subprocess.run([sys.executable, str(shared_tools / "check_summary.py"), str(smoke_run / "summary.json")],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, str(shared_tools / "check_summary.py"), str(smoke_run / "summary.json")],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
     for name in ("config.json", "metrics.jsonl", "summary.json", "comm.csv", "checkpoint.pt"):
         assert (smoke_run / name).exists(), name
@@ -68,11 +72,29 @@ def test_eval_udgd_traffic_reconciles_with_analytic_count(smoke_run):
 def test_cli_train_and_evaluate(tmp_path):
     """Catches the console script failing on the smoke preset or `evaluate --run` not re-evaluating."""
     out = tmp_path / "run"
-    r = subprocess.run(["surf-dist", "train", "--preset", "smoke", "--out", str(out), "--quiet",
-                        "--set", "data.num_meta_train=3", "--set", "train.epochs=1"], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            "surf-dist",
+            "train",
+            "--preset",
+            "smoke",
+            "--out",
+            str(out),
+            "--quiet",
+            "--set",
+            "data.num_meta_train=3",
+            "--set",
+            "train.epochs=1",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
-    r = subprocess.run(["surf-dist", "evaluate", "--run", str(out), "--set", "failures.num_async=2"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        ["surf-dist", "evaluate", "--run", str(out), "--set", "failures.num_async=2"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr
     ev = json.loads((out / "evaluate.json").read_text())
     assert ev["eval"]["udgd"]["silent_agent_layers"] > 0

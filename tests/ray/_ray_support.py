@@ -14,17 +14,32 @@ from surf_dist.backends import run_local
 from surf_dist.config import Config, load_config
 
 # smoke, smaller: 3 meta-train tasks × 1 epoch = 3 steps, one validation and one meta-test task
-FAST = ["data.num_meta_train=3", "train.epochs=1", "data.num_meta_val=1", "data.num_meta_test=1",
-        "eval.baselines=[]"]
+FAST = [
+    "data.num_meta_train=3",
+    "train.epochs=1",
+    "data.num_meta_val=1",
+    "data.num_meta_test=1",
+    "eval.baselines=[]",
+]
 LOSS_RTOL = 1e-5  # float32
 ACC_ATOL = 1e-6
 
 
 def ray_config(num_workers: int, overrides: list[str] = ()) -> Config:
     """The Ray config: ``num_workers`` actors of half a CPU (3 fit on a 2-CPU Ray), one thread each."""
-    return load_config("smoke", None, [*FAST, *overrides, "run.backend=ray", f"run.workers={num_workers}",
-                                       "run.ray_cpus_per_worker=0.5", "run.threads_per_worker=1",
-                                       "run.timeout_s=60"])
+    return load_config(
+        "smoke",
+        None,
+        [
+            *FAST,
+            *overrides,
+            "run.backend=ray",
+            f"run.workers={num_workers}",
+            "run.ray_cpus_per_worker=0.5",
+            "run.threads_per_worker=1",
+            "run.timeout_s=60",
+        ],
+    )
 
 
 def local_summary(overrides: list[str], out: Path | None = None) -> dict[str, Any]:
@@ -51,5 +66,6 @@ def assert_same_run(ray_s: dict[str, Any], local_s: dict[str, Any], *, rtol: flo
     assert not bad, f"final parameter norms differ (ray, local): {bad}"
     ea, eb = ray_s["eval"]["udgd"]["accuracy_per_layer"], local_s["eval"]["udgd"]["accuracy_per_layer"]
     assert len(ea) == len(eb), f"layers: ray {len(ea)} vs local {len(eb)}"
-    assert all(math.isclose(a, b, abs_tol=ACC_ATOL) for a, b in zip(ea, eb, strict=True)), \
+    assert all(math.isclose(a, b, abs_tol=ACC_ATOL) for a, b in zip(ea, eb, strict=True)), (
         f"eval accuracy per layer differs: ray {ea} vs local {eb}"
+    )

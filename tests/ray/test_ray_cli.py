@@ -37,21 +37,50 @@ def test_cli_train_on_ray(tmp_path: Path, shared_tools: Path) -> None:
     local_summary(CLI_SETS[:-1] + ["eval.rounds_factor=2"], tmp_path / "local")
 
     # Execute
-    proc = subprocess.run([sys.executable, "-m", "surf_dist", "train", "--backend", "ray", "--workers", "2",
-                           "--preset", "smoke", *sets, "--out", str(tmp_path / "ray"), "--quiet"],
-                          env=env, capture_output=True, text=True, timeout=280)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "surf_dist",
+            "train",
+            "--backend",
+            "ray",
+            "--workers",
+            "2",
+            "--preset",
+            "smoke",
+            *sets,
+            "--out",
+            str(tmp_path / "ray"),
+            "--quiet",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
 
     # Assert
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     summary_path = tmp_path / "ray" / "summary.json"
     summary = json.loads(summary_path.read_text())
     assert summary["backend"] == "ray" and summary["workers"] == 2
-    check = subprocess.run([sys.executable, str(shared_tools / "check_summary.py"), str(summary_path)],
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, str(shared_tools / "check_summary.py"), str(summary_path)],
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
-    compare = subprocess.run([sys.executable, str(shared_tools / "compare_summaries.py"),
-                              str(tmp_path / "local" / "summary.json"), str(summary_path)],
-                             capture_output=True, text=True)
+    compare = subprocess.run(
+        [
+            sys.executable,
+            str(shared_tools / "compare_summaries.py"),
+            str(tmp_path / "local" / "summary.json"),
+            str(summary_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert compare.returncode == 0, compare.stdout + compare.stderr
 
 

@@ -29,13 +29,17 @@ def _oracle(overrides: list[str]) -> dict[str, Any]:
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize(("num_workers", "overrides", "agents_per_worker"), [
-    pytest.param(2, [], [4, 4], id="w2"),
-    pytest.param(3, [], [3, 3, 2], id="w3"),
-    pytest.param(3, ["topology.spec=ring:n=3"], [1, 1, 1], id="agent-per-actor-ring3"),
-])
-def test_ray_matches_local(tmp_path: Path, num_workers: int, overrides: list[str],
-                           agents_per_worker: list[int]) -> None:
+@pytest.mark.parametrize(
+    ("num_workers", "overrides", "agents_per_worker"),
+    [
+        pytest.param(2, [], [4, 4], id="w2"),
+        pytest.param(3, [], [3, 3, 2], id="w3"),
+        pytest.param(3, ["topology.spec=ring:n=3"], [1, 1, 1], id="agent-per-actor-ring3"),
+    ],
+)
+def test_ray_matches_local(
+    tmp_path: Path, num_workers: int, overrides: list[str], agents_per_worker: list[int]
+) -> None:
     """Catches Ray actors that train differently from the local oracle (wrong ranks, lost halo rows, a
     relayed or stale model vector) or a summary that does not say it came from W Ray actors."""
     # Prepare

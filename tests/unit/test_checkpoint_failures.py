@@ -12,8 +12,14 @@ from surf_dist.failures import KillInjector, SilentSchedule
 
 
 def _state(step):
-    return {"step": step, "model": {"w": torch.ones(3) * step}, "optimizer": {}, "duals": torch.zeros(2),
-            "history": {}, "config": {}}
+    return {
+        "step": step,
+        "model": {"w": torch.ones(3) * step},
+        "optimizer": {},
+        "duals": torch.zeros(2),
+        "history": {},
+        "config": {},
+    }
 
 
 def test_checkpoint_round_trip_and_previous_kept(tmp_path):
@@ -67,10 +73,13 @@ def test_silent_masks_correlated_rate_and_trace(tmp_path):
     """Catches a correlation knob that does nothing, or a trace file that is ignored."""
     low = SilentSchedule(FailureConfig(async_rate=0.1), seed=0, num_agents=400).masks("train", 0, 6)
     high = SilentSchedule(FailureConfig(async_rate=0.1, async_correlation=0.9), seed=0, num_agents=400).masks(
-        "train", 0, 6)
+        "train", 0, 6
+    )
 
     def stay(masks):
-        return sum(int((m0 & m1).sum()) for m0, m1 in zip(masks, masks[1:])) / max(1, sum(int(m.sum()) for m in masks[:-1]))
+        return sum(int((m0 & m1).sum()) for m0, m1 in zip(masks, masks[1:])) / max(
+            1, sum(int(m.sum()) for m in masks[:-1])
+        )
 
     assert stay(high) > 3 * stay(low)
     trace = tmp_path / "t.csv"

@@ -23,8 +23,18 @@ def test_presets_resolve_and_validate():
 
 def test_set_overrides_with_types_and_lists():
     """Catches --set values that keep the wrong type (strings for ints, bools, lists)."""
-    cfg = load_config("smoke", None, ["seed=7", "model.num_layers=4", "train.constrained=false",
-                                      "failures.kill=0@3", "model.hidden=[32, 16]", "topology.spec=ring:n=6"])
+    cfg = load_config(
+        "smoke",
+        None,
+        [
+            "seed=7",
+            "model.num_layers=4",
+            "train.constrained=false",
+            "failures.kill=0@3",
+            "model.hidden=[32, 16]",
+            "topology.spec=ring:n=6",
+        ],
+    )
     assert cfg.seed == 7 and cfg.model.num_layers == 4 and cfg.train.constrained is False
     assert cfg.failures.kill == ("0@3",) and cfg.model.hidden == (32, 16) and cfg.topology.spec == "ring:n=6"
 
@@ -38,10 +48,25 @@ def test_every_problem_is_listed_at_once(tmp_path):
     text = str(exc.value)
     assert "num_hopz" in text and "did you mean model.num_hops" in text
     with pytest.raises(InputError) as exc:
-        load_config("smoke", None, ["model.num_layers=0", "train.epsilon=1.5", "failures.semantics=late",
-                                    "topology.placement=random", "failures.kill=oops"])
+        load_config(
+            "smoke",
+            None,
+            [
+                "model.num_layers=0",
+                "train.epsilon=1.5",
+                "failures.semantics=late",
+                "topology.placement=random",
+                "failures.kill=oops",
+            ],
+        )
     problems = exc.value.problems
-    for needle in ("model.num_layers", "train.epsilon", "failures.semantics", "topology.placement", "failures.kill"):
+    for needle in (
+        "model.num_layers",
+        "train.epsilon",
+        "failures.semantics",
+        "topology.placement",
+        "failures.kill",
+    ):
         assert any(needle in p for p in problems), needle
 
 
@@ -54,8 +79,21 @@ def test_config_json_round_trip(tmp_path):
 
 def test_cli_bad_config_exits_2_with_all_problems(capsys, tmp_path):
     """Catches a traceback or exit code 1 on bad input, or a message that hides some problems."""
-    code = main(["train", "--preset", "smoke", "--set", "model.num_layers=-1", "--set", "train.lr=abc",
-                 "--set", "topology.spec=nosuch:n=3", "--out", str(tmp_path / "r")])
+    code = main(
+        [
+            "train",
+            "--preset",
+            "smoke",
+            "--set",
+            "model.num_layers=-1",
+            "--set",
+            "train.lr=abc",
+            "--set",
+            "topology.spec=nosuch:n=3",
+            "--out",
+            str(tmp_path / "r"),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2
     assert "model.num_layers" in err and "train.lr" in err and "nosuch" in err

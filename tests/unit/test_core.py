@@ -15,7 +15,6 @@ from surf_dist.core.udgd import UDGD, batch_input
 from surf_dist.topology import build_graph, shift_operator
 
 
-
 @pytest.fixture(autouse=True)
 def float64_by_default():
     """These tests compare to 1e-10: float64 for tensors made without a dtype, restored afterwards."""
@@ -186,8 +185,9 @@ def test_agent_batch_normalisation_records_allreduce_traffic():
     """Catches the non-local BatchNorm across agents going unrecorded in the ledger."""
     graph = build_graph("ring:n=4", seed=0)
     mixer, _ = _mixer(graph)
-    model = UDGD(num_layers=1, num_hops=1, num_features=2, num_classes=2, batch_size=1,
-                 normalisation="agent-batch").double()
+    model = UDGD(
+        num_layers=1, num_hops=1, num_features=2, num_classes=2, batch_size=1, normalisation="agent-batch"
+    ).double()
     model.layer(1, torch.randn(4, 6), torch.randn(4, 1, 2), torch.zeros(4, 1, dtype=torch.long), mixer)
     assert mixer.ledger.totals(direction="allreduce")["logical_messages"] == 3 * 4
 

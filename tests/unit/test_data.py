@@ -126,9 +126,7 @@ def test_dirichlet_impossible_partition_raises_after_bounded_retries() -> None:
     """Catches an endless redraw loop, or a silent wrong partition, when classes are too small."""
     labels_N = _labels(num_per_class=5, num_classes=2)  # 10 samples per agent needs exactly 5 + 5
     with pytest.raises(InputError) as info:
-        partition(
-            labels_N, method="dirichlet", num_agents=4, samples_per_agent=10, rng=numpy_rng(0), alpha=0.01
-        )
+        partition(labels_N, method="dirichlet", num_agents=4, samples_per_agent=10, rng=numpy_rng(0), alpha=0.01)
     message = str(info.value)
     assert "data.num_train" in message and "data.alpha" in message and "larger dataset" in message
 
@@ -253,9 +251,7 @@ def _write_idx(path: Path, array: np.ndarray, *, gz: bool) -> None:
         path.write_bytes(payload)
 
 
-def _write_idx_split(
-    folder: Path, prefix: str, num: int, *, gz: bool, seed: int
-) -> tuple[np.ndarray, np.ndarray]:
+def _write_idx_split(folder: Path, prefix: str, num: int, *, gz: bool, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     images_NHW = rng.integers(0, 256, size=(num, 28, 28), dtype=np.uint8)
     labels_N = rng.integers(0, 10, size=num, dtype=np.uint8)
@@ -306,9 +302,7 @@ def _write_cifar_batch(path: Path, num: int, seed: int) -> tuple[np.ndarray, lis
     data_NF = rng.integers(0, 256, size=(num, 3072), dtype=np.uint8)
     labels = rng.integers(0, 10, size=num).tolist()
     with open(path, "wb") as f:
-        pickle.dump(
-            {b"batch_label": b"test", b"labels": labels, b"data": data_NF, b"filenames": []}, f, protocol=2
-        )
+        pickle.dump({b"batch_label": b"test", b"labels": labels, b"data": data_NF, b"filenames": []}, f, protocol=2)
     return data_NF, labels
 
 
@@ -322,9 +316,7 @@ def test_cifar10_loader_reads_pickle_batches(tmp_path: Path) -> None:
     assert train.images.shape == (10, 3, 32, 32)
     assert train.labels.tolist() == sum((labels for _, labels in written), [])
     first = written[0][0][0]  # channel-major: 1024 red, 1024 green, 1024 blue
-    assert torch.allclose(
-        train.images[0, 1] * 255, torch.from_numpy(first[1024:2048].reshape(32, 32)).float()
-    )
+    assert torch.allclose(train.images[0, 1] * 255, torch.from_numpy(first[1024:2048].reshape(32, 32)).float())
     test = load_split("cifar10", "test", root=str(tmp_path))
     assert test.labels.tolist() == test_labels
     assert torch.allclose(test.images.reshape(3, -1) * 255, torch.from_numpy(test_data).float())
@@ -418,9 +410,7 @@ def test_cnn_feature_map_runs_caches_and_is_deterministic(
         assert torch.equal(feature_map(train, cache_dir=tmp_path / "a", **kwargs), x_NP)  # features cached
         y_NP = feature_map(other, cache_dir=tmp_path / "a", **kwargs)  # new images, cached backbone
         assert y_NP.shape == (12, 64)
-    assert torch.equal(
-        feature_map(train, cache_dir=tmp_path / "b", **kwargs), x_NP
-    )  # fresh cache, same result
+    assert torch.equal(feature_map(train, cache_dir=tmp_path / "b", **kwargs), x_NP)  # fresh cache, same result
     assert not torch.equal(feature_map(train, cache_dir=tmp_path / "c", **{**kwargs, "seed": 4}), x_NP)
 
 
@@ -477,9 +467,7 @@ def test_task_is_a_pure_function_of_seed_split_and_index(digits_source: TaskSour
     other = digits_source.task("meta-train", 3)
     assert not torch.equal(a.train_y, other.train_y)
     assert not torch.equal(a.train_y, digits_source.task("meta-val", 2).train_y)
-    assert not torch.equal(
-        a.train_y, TaskSource(DataSpec(), seed=12, num_agents=8).task("meta-train", 2).train_y
-    )
+    assert not torch.equal(a.train_y, TaskSource(DataSpec(), seed=12, num_agents=8).task("meta-train", 2).train_y)
 
 
 def test_task_shapes_and_types(digits_source: TaskSource) -> None:

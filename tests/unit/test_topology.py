@@ -121,12 +121,8 @@ def test_spec_hash_is_stable_across_python_hash_seeds():
 
 def test_spec_key_order_and_defaults_do_not_change_the_graph():
     """Catches a hash of the raw spec text, so that equal specs written differently give different graphs."""
-    assert edge_set(build_graph("random:n=12,p=0.4", seed=1)) == edge_set(
-        build_graph("random:p=0.4, n=12", seed=1)
-    )
-    assert edge_set(build_graph("kregular:n=12", seed=1)) == edge_set(
-        build_graph("kregular:degree=3,n=12", seed=1)
-    )
+    assert edge_set(build_graph("random:n=12,p=0.4", seed=1)) == edge_set(build_graph("random:p=0.4, n=12", seed=1))
+    assert edge_set(build_graph("kregular:n=12", seed=1)) == edge_set(build_graph("kregular:degree=3,n=12", seed=1))
 
 
 @pytest.mark.parametrize(
@@ -234,9 +230,7 @@ def test_bad_seed_and_index_are_both_reported():
 def weighted_graph() -> nx.Graph:
     graph = nx.Graph()
     graph.add_nodes_from(range(6))
-    graph.add_weighted_edges_from(
-        [(0, 1, 0.5), (1, 2, 2.0), (2, 3, 1.0), (3, 4, 1.25), (4, 5, 3.0), (5, 0, 1.0)]
-    )
+    graph.add_weighted_edges_from([(0, 1, 0.5), (1, 2, 2.0), (2, 3, 1.0), (3, 4, 1.25), (4, 5, 3.0), (5, 0, 1.0)])
     graph.add_edge(1, 4, weight=0.75)
     return graph
 
@@ -244,9 +238,7 @@ def weighted_graph() -> nx.Graph:
 def write_graph(graph: nx.Graph, path: Path) -> None:
     suffix = path.suffix
     if suffix == ".edgelist":
-        path.write_text(
-            "# u v weight\n" + "".join(f"{u} {v} {w}\n" for u, v, w in graph.edges(data="weight"))
-        )
+        path.write_text("# u v weight\n" + "".join(f"{u} {v} {w}\n" for u, v, w in graph.edges(data="weight")))
     elif suffix == ".adjlist":
         nx.write_adjlist(graph, path)
     elif suffix == ".graphml":
@@ -331,8 +323,7 @@ def test_missing_file_is_input_error(tmp_path):
     """Catches a missing file surfacing as FileNotFoundError instead of an InputError naming it."""
     problems = raise_problems(load_graph_file, tmp_path / "nope.edgelist")
     assert problems == [
-        f"{tmp_path / 'nope.edgelist'}: file not found (a generator spec looks like "
-        "NAME:key=value, e.g. ring:n=16)"
+        f"{tmp_path / 'nope.edgelist'}: file not found (a generator spec looks like NAME:key=value, e.g. ring:n=16)"
     ]
     assert raise_problems(build_graph, str(tmp_path / "nope.json"), seed=0)[0].endswith("e.g. ring:n=16)")
 
@@ -414,11 +405,7 @@ def test_metropolis_is_symmetric_and_doubly_stochastic():
     ones = torch.ones(5, dtype=torch.float64)
     assert torch.allclose(s, s.T) and torch.allclose(s.sum(0), ones) and torch.allclose(s.sum(1), ones)
     assert torch.all(s >= 0)
-    assert (
-        s[0, 1] == pytest.approx(1 / 5)
-        and s[1, 1] == pytest.approx(4 / 5)
-        and s[0, 0] == pytest.approx(1 / 5)
-    )
+    assert s[0, 1] == pytest.approx(1 / 5) and s[1, 1] == pytest.approx(4 / 5) and s[0, 0] == pytest.approx(1 / 5)
 
 
 @pytest.mark.parametrize("normalisation", NORMALISATIONS)
@@ -488,9 +475,7 @@ def test_mincut_finds_the_bridge_of_permuted_cliques_and_the_arcs_of_a_relabelle
         assert cut_size(ring, mincut) == num_workers <= cut_size(ring, place(ring, num_workers))
     graph = build_graph("kregular:n=16", seed=0)
     for num_workers in (2, 3, 5):
-        assert cut_size(graph, place(graph, num_workers, "mincut")) <= cut_size(
-            graph, place(graph, num_workers)
-        )
+        assert cut_size(graph, place(graph, num_workers, "mincut")) <= cut_size(graph, place(graph, num_workers))
 
 
 def test_mincut_is_deterministic_for_a_seed():
