@@ -78,6 +78,11 @@ class ModelConfig:
     """Local-network init: ``default`` (torch) | ``paper`` (Uniform(0, 0.1))."""
     tap_init: str = "average"
     """Filter taps init: ``average`` (1/(K+1) each) | ``paper`` (Uniform(0, 0.1))."""
+    dropout: float = 0.5
+    """Dropout on the local update's output during meta-training (as the reference code), drawn per
+    (seed, step, layer) for all agents so every backend drops the same entries. Measured on the default
+    problem at 600 steps: 0.953 final accuracy and a monotone per-layer loss with 0.5, 0.931 and a loss
+    that rises at layer 1 without it."""
     w0_std: float = 1.0
     """W_0 ~ N(0, w0_std²) drawn fresh per forward pass (the paper's code: 5)."""
     dtype: str = "float32"
@@ -90,6 +95,8 @@ class TrainConfig:
     """Passes over the meta-train tasks (one step per task, in order)."""
     lr: float = 1e-3
     """Adam learning rate on Θ."""
+    weight_decay: float = 0.0
+    """Decoupled weight decay on Θ (AdamW)."""
     dual_lr: float = 1.0
     """Dual ascent step on λ. The paper's 1e-2 goes with its loss scaled by 1/(n·m); with the plain mean
     cross-entropy here, 1e-2 leaves the duals near 0 and the constraints inactive (measured: per-layer loss
@@ -104,7 +111,7 @@ class TrainConfig:
     """Clip the global gradient norm of Θ (0: off)."""
     validate_every: int = 0
     """Validate every this many steps (0: once per epoch)."""
-    checkpoint_every: int = 20
+    checkpoint_every: int = 100
     """Write a checkpoint every this many steps (and at every validation)."""
     keep_best: bool = True
     """Evaluate the parameters with the best validation loss (false: the last ones)."""
@@ -436,6 +443,8 @@ def validate_config(cfg: Config) -> list[str]:
     choice("model.tap_init", m.tap_init, TAP_INITS)
     choice("model.dtype", m.dtype, ("float32", "float64"))
     positive("model.w0_std", m.w0_std, 0)
+    if not 0 <= m.dropout < 1:
+        p.append(f"model.dropout = {m.dropout}: must lie in [0, 1)")
     positive("train.epochs", t.epochs)
     positive("train.lr", t.lr, 0)
     positive("train.dual_lr", t.dual_lr, 0)

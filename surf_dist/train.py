@@ -27,7 +27,7 @@ from .comm.mixer import Mixer
 from .config import Config, save_config
 from .core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
 from .core.objective import correct_per_agent, loss_per_agent
-from .core.sampling import batch_indices, initial_iterate, take_batch
+from .core.sampling import batch_indices, dropout_keep, initial_iterate, take_batch
 from .core.udgd import UDGD
 from .data.rng import keyed_seed
 from .data.tasks import TaskData
@@ -82,7 +82,9 @@ class Trainer:
         self.cfg, self.mixer, self.problem = cfg, mixer, problem
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.model = build_model(cfg, problem).to(mixer.device)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.train.lr, fused=True)
+        self.optimizer = torch.optim.AdamW(
+            self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=True
+        )
         self.duals = torch.zeros(cfg.model.num_layers, dtype=problem.dtype, device=mixer.device)
         self.history = History()
         self.best_state: dict[str, torch.Tensor] = copy.deepcopy(self.model.state_dict())
@@ -126,7 +128,14 @@ class Trainer:
         silent = self.silent.masks(phase, step, self.cfg.model.num_layers) if with_silent else None
         if silent is not None and phase == "train":
             self.history.silent_agent_layers += int(sum(int(s.sum()) for s in silent if s is not None))
-        ws = model(self.mixer, w0, batches[1:], silent)
+        keep = None
+        if phase == "train" and self.cfg.model.dropout > 0:
+            p, dim = self.cfg.model.dropout, self.problem.dim
+            keep = [
+                self.mixer.local_rows(dropout_keep(self.cfg.seed, phase, step, layer, n, dim, p, self.problem.dtype))
+                for layer in range(1, self.cfg.model.num_layers + 1)
+            ]
+        ws = model(self.mixer, w0, batches[1:], silent, keep)
         norms = gradient_norms(self.mixer, ws, batches)
         loss = self.mixer.all_reduce_sum(loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum().reshape(1))[0] / n
         return Forward(ws, norms, loss)

@@ -20,6 +20,14 @@ def initial_iterate(
     return (torch.randn(num_agents, dim, generator=g, dtype=torch.float64) * std).to(dtype)
 
 
+def dropout_keep(
+    seed: int, phase: str, step: int, layer: int, num_agents: int, dim: int, p: float, dtype: torch.dtype
+) -> torch.Tensor:
+    """Dropout mask of the local update's output for all n agents, N × D: Bernoulli(1 − p) / (1 − p)."""
+    g = torch_generator(seed, "dropout", phase, step, layer)
+    return (torch.rand(num_agents, dim, generator=g, dtype=torch.float64) >= p).to(dtype) / (1.0 - p)
+
+
 def batch_indices(
     seed: int, phase: str, step: int, layer: int, num_agents: int, num_samples: int, batch_size: int
 ) -> torch.Tensor:

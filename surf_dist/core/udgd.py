@@ -64,12 +64,17 @@ class LocalUpdate(nn.Module):
         )
         return (h_AH - mean_H) / torch.sqrt(var_H + 1e-5)
 
-    def forward(self, z_AI: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int) -> torch.Tensor:
+    def forward(
+        self, z_AI: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int, keep_AD: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``keep_AD``: the dropout mask of the output, already scaled by 1 / (1 − p) (None: no dropout)."""
         h = z_AI
         for j, lin in enumerate(self.linears):
             h = lin(h)
             if self.normalisation == "agent-batch":
                 h = self._normalise(h, mixer, live_A, layer)
+            if keep_AD is not None and j == len(self.linears) - 1:  # the reference code: Linear, BN, Dropout, ReLU
+                h = h * keep_AD
             if j < len(self.linears) - 1 or self.output == "relu":
                 h = torch.relu(h)
         return h
@@ -114,15 +119,16 @@ class UDGD(nn.Module):
         y_AB: torch.Tensor,
         mixer: Mixer,
         silent_N: torch.Tensor | None = None,
+        keep_AD: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """W_l from W_{l-1} (``layer`` counts from 1)."""
+        """W_l from W_{l-1} (``layer`` counts from 1); ``keep_AD`` is the local update's dropout mask."""
         filtered_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent_N=silent_N)
         if silent_N is None:
             live_A = torch.ones(w_AD.shape[0], dtype=torch.bool, device=w_AD.device)
         else:
             live_A = ~mixer.local_rows(silent_N)
         z_AI = torch.cat([w_AD, batch_input(x_ABP, y_AB, self.num_classes)], dim=1)
-        w_new_AD = filtered_AD - self.updates[layer - 1](z_AI, mixer, live_A, layer)
+        w_new_AD = filtered_AD - self.updates[layer - 1](z_AI, mixer, live_A, layer, keep_AD)
         if silent_N is None:
             return w_new_AD
         return torch.where(live_A[:, None], w_new_AD, w_AD)
@@ -133,12 +139,15 @@ class UDGD(nn.Module):
         w0_AD: torch.Tensor,
         batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
         silent: Sequence[torch.Tensor | None] | None = None,
+        keep: Sequence[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
-        """[W_0, W_1, ..., W_L] (hosted rows). ``batches[l-1]`` feeds layer l; ``silent[l-1]`` is its silent set."""
+        """[W_0, W_1, ..., W_L] (hosted rows). ``batches[l-1]`` feeds layer l; ``silent[l-1]`` is its silent set;
+        ``keep[l-1]`` its dropout mask (training only)."""
         mixer.reset_stale()
         ws = [w0_AD]
         for layer in range(1, self.num_layers + 1):
             x_ABP, y_AB = batches[layer - 1]
             silent_N = None if silent is None else silent[layer - 1]
-            ws.append(self.layer(layer, ws[-1], x_ABP, y_AB, mixer, silent_N))
+            keep_AD = None if keep is None else keep[layer - 1]
+            ws.append(self.layer(layer, ws[-1], x_ABP, y_AB, mixer, silent_N, keep_AD))
         return ws
