@@ -76,7 +76,7 @@ def _worker(rank: int, cfg: Config, port: int, num_warmup: int, num_steps: int, 
     import torch.distributed as dist
 
     from surf_dist.comm.local import LocalMixer
-    from surf_dist.comm.torch_backend import TorchMixer, init_process_group
+    from surf_dist.comm.torch_backend import build_mixer, init_process_group
 
     try:
         if cfg.run.backend == "local":
@@ -87,11 +87,7 @@ def _worker(rank: int, cfg: Config, port: int, num_warmup: int, num_steps: int, 
         init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
         try:
             problem = Problem(cfg)
-            mixer = TorchMixer(
-                placement=problem.placement(cfg.run.workers),
-                num_agents=problem.num_agents,
-                semantics=cfg.failures.semantics,
-            )
+            mixer = build_mixer(cfg, problem)
             results.put((rank, "ok", _timed_steps(Trainer(cfg, mixer, problem, None), num_warmup, num_steps)))
         finally:
             dist.destroy_process_group()

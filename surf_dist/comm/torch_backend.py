@@ -319,20 +319,27 @@ def init_process_group(
         dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, timeout=timeout)
 
 
+def build_mixer(cfg: Any, problem: Any) -> TorchMixer:
+    """This rank's Mixer once the process group exists (a GPU from LOCAL_RANK when ``run.device`` is cuda)."""
+    device = "cpu"
+    if cfg.run.device == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(device)
+    return TorchMixer(
+        placement=problem.placement(dist.get_world_size()),
+        num_agents=problem.num_agents,
+        semantics=cfg.failures.semantics,
+        device=device,
+    )
+
+
 def torch_worker(cfg: Any, out: Path | None, progress: bool, backend_name: str = "torch") -> dict[str, Any] | None:
     """The body of one rank once the process group exists."""
     from ..problem import Problem
     from ..session import run_worker
 
     problem = Problem(cfg)
-    placement = problem.placement(dist.get_world_size())
-    device = "cpu"
-    if cfg.run.device == "cuda":
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        torch.cuda.set_device(device)
-    mixer = TorchMixer(
-        placement=placement, num_agents=problem.num_agents, semantics=cfg.failures.semantics, device=device
-    )
+    mixer = build_mixer(cfg, problem)
     return run_worker(cfg, mixer, problem, out, progress=progress and mixer.is_coordinator, backend=backend_name)
 
 

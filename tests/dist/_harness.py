@@ -40,7 +40,7 @@ def _rank_main(rank: int, cfg: Config, port: int, body: Callable[[Any], Any], re
     os.environ["OMP_NUM_THREADS"] = "1"
     import torch.distributed as dist
 
-    from surf_dist.comm.torch_backend import TorchMixer, init_process_group
+    from surf_dist.comm.torch_backend import build_mixer, init_process_group
     from surf_dist.problem import Problem
     from surf_dist.train import Trainer
 
@@ -50,11 +50,7 @@ def _rank_main(rank: int, cfg: Config, port: int, body: Callable[[Any], Any], re
         )
         try:
             problem = Problem(cfg)
-            mixer = TorchMixer(
-                placement=problem.placement(cfg.run.workers),
-                num_agents=problem.num_agents,
-                semantics=cfg.failures.semantics,
-            )
+            mixer = build_mixer(cfg, problem)
             trainer = Trainer(cfg, mixer, problem, None)
             results.put((rank, "ok", body(trainer)))
         finally:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _commands import torchrun_command
 
 pytestmark = pytest.mark.e2e
 
@@ -47,24 +48,7 @@ def test_torchrun_two_ranks_matches_local_run(tmp_path: Path) -> None:
 
     # Execute
     _run(
-        [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-            "-m",
-            "surf_dist",
-            "train",
-            "--backend",
-            "torch",
-            "--preset",
-            "smoke",
-            "--out",
-            str(torch_dir),
-            "--quiet",
-        ],
+        torchrun_command("--preset", "smoke", "--out", str(torch_dir), "--quiet"),
         cwd=tmp_path,
     )
     _run(
