@@ -56,7 +56,7 @@ class DataConfig(DataSpec):
     """Meta-training tasks (one step each per epoch)."""
     num_meta_val: int = 10
     """Meta-validation tasks (best-model selection)."""
-    num_meta_test: int = 10
+    num_meta_test: int = 20
     """Meta-test tasks (the evaluation)."""
 
 
@@ -91,7 +91,7 @@ class ModelConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class TrainConfig:
-    epochs: int = 4
+    epochs: int = 2
     """Passes over the meta-train tasks (one step per task, in order)."""
     lr: float = 1e-3
     """Adam learning rate on Θ."""
