@@ -25,7 +25,7 @@ def dropout_keep(
 ) -> torch.Tensor:
     """Dropout mask of the local update's output for all n agents, N × D: Bernoulli(1 − p) / (1 − p)."""
     g = torch_generator(seed, "dropout", phase, step, layer)
-    return (torch.rand(num_agents, dim, generator=g, dtype=torch.float64) >= p).to(dtype) / (1.0 - p)
+    return (torch.rand(num_agents, dim, generator=g) >= p).to(dtype) / (1.0 - p)
 
 
 def batch_indices(
