@@ -97,6 +97,10 @@ class TrainConfig:
     """Adam learning rate on Θ."""
     weight_decay: float = 0.0
     """Decoupled weight decay on Θ (AdamW)."""
+    adam_eps: float = 1e-6
+    """Adam's ε. Above torch's 1e-8 so that gradient entries at float32 rounding level (~1e-7 of the
+    largest) do not turn into full-size steps: on the default problem, the per-step losses of local and 2
+    ranks differ by 1.3e-4 after 40 float32 steps with 1e-8, by 7.7e-7 with 1e-6 (float64: 1.9e-15)."""
     dual_lr: float = 1.0
     """Dual ascent step on λ. The paper's 1e-2 goes with its loss scaled by 1/(n·m); with the plain mean
     cross-entropy here, 1e-2 leaves the duals near 0 and the constraints inactive (measured: per-layer loss

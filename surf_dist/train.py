@@ -83,7 +83,11 @@ class Trainer:
         self.run_dir = Path(run_dir) if run_dir is not None else None
         self.model = build_model(cfg, problem).to(mixer.device)
         self.optimizer = torch.optim.AdamW(
-            self.model.parameters(), lr=cfg.train.lr, weight_decay=cfg.train.weight_decay, fused=True
+            self.model.parameters(),
+            lr=cfg.train.lr,
+            weight_decay=cfg.train.weight_decay,
+            eps=cfg.train.adam_eps,
+            fused=True,
         )
         self.duals = torch.zeros(cfg.model.num_layers, dtype=problem.dtype, device=mixer.device)
         self.history = History()
