@@ -99,3 +99,13 @@ def test_kill_injector_never_fires_twice(tmp_path):
     assert os.waitstatus_to_exitcode(status) == -9
     inj.maybe_kill(0, 3)  # the marker is there: returns instead of killing this test process
     assert inj.fired() == [{"worker": 0, "step": 3, "pid": pid, "signal": "SIGKILL"}]
+
+
+def test_random_kills_follow_the_mean_time_between_failures():
+    """Catches an MTBF injector that never fires, fires at another rate, or differs between workers."""
+    inj = KillInjector(FailureConfig(kill_mtbf_steps=4.0), seed=1, num_workers=3, run_dir=None)
+    victims = [inj._victim(step) for step in range(400)]
+    assert victims == [KillInjector(FailureConfig(kill_mtbf_steps=4.0), seed=1, num_workers=3, run_dir=None)._victim(s)
+                       for s in range(400)]  # fmt: skip
+    fired = [v for v in victims if v is not None]
+    assert 70 <= len(fired) <= 130 and set(fired) == {0, 1, 2}
