@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import multiprocessing as mp
-import os
 import signal
 import sys
 from pathlib import Path
@@ -171,7 +170,3 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")

@@ -7,7 +7,6 @@ the baselines ``eval.rounds_factor`` times as many. Silent agents are injected w
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
@@ -88,8 +87,3 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
             "accuracy_at_max_rounds": mean[-1],
         }
     return {"num_tasks": cfg.data.num_meta_test, "udgd": udgd, "baselines": baselines}
-
-
-def monotone_layers(values: list[float], increasing: bool) -> int:
-    """How many consecutive-layer steps move the right way (accuracy up, loss down)."""
-    return sum(1 for a, b in zip(values, values[1:]) if (b >= a if increasing else b <= a) and not math.isnan(b))
