@@ -6,6 +6,7 @@ lint:
 	ruff format --check surf_dist tests bench
 test:
 	python -m pytest -q
+	mypy surf_dist
 bench:
 	python bench/step_time.py
 	python bench/comm_bench.py

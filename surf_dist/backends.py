@@ -36,9 +36,10 @@ def _supervised(target, args: tuple, max_restarts: int) -> None:
         child = ctx.Process(target=target, args=args)
         child.start()
         child.join()
-        if child.exitcode == 0:
+        code = child.exitcode or 0
+        if code == 0:
             return
-        how = f"signal {signal.Signals(-child.exitcode).name}" if child.exitcode < 0 else f"exit code {child.exitcode}"
+        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
         print(
             f"surf-dist: worker process died ({how}); "
             + ("restarting from the last checkpoint" if attempt < max_restarts else "no restarts left"),

@@ -98,7 +98,7 @@ def _generator_keys(name: str) -> dict[str, _Key]:
 
 def _is_count(value: object) -> bool:
     """A non-negative int (numpy ints too, bools not)."""
-    return isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0
+    return bool(isinstance(value, int | np.integer) and not isinstance(value, bool) and value >= 0)
 
 
 def _format_value(value: object) -> str:
@@ -168,17 +168,17 @@ def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         else:
             raw[key] = text
     params: dict[str, Any] = {}
-    for key_name, key in keys.items():
+    for key_name, spec_key in keys.items():
         if key_name in raw:
-            value, problem = _parse_value(key_name, key, raw[key_name])
-            if problem:
-                problems.append(problem)
+            value, value_problem = _parse_value(key_name, spec_key, raw[key_name])
+            if value_problem:
+                problems.append(value_problem)
             else:
                 params[key_name] = value
-        elif key.default is None:
-            problems.append(f"missing key {key_name!r} ({key.help})")
+        elif spec_key.default is None:
+            problems.append(f"missing key {key_name!r} ({spec_key.help})")
         else:
-            params[key_name] = key.default
+            params[key_name] = spec_key.default
     problems += _cross_key_problems(name, params)
     if problems:
         problems.append(f"valid keys for {name}: " + "; ".join(k.describe(n) for n, k in keys.items()))

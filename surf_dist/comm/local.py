@@ -23,6 +23,7 @@ class _RecordedShift(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x_ND: torch.Tensor, mixer: LocalMixer, layer: int, hop: int, live_N: np.ndarray | None):
         ctx.mixer, ctx.layer, ctx.hop, ctx.live_N = mixer, layer, hop, live_N
+        assert mixer.s_NN is not None
         return mixer.s_NN @ x_ND
 
     @staticmethod

@@ -97,6 +97,7 @@ class TorchMixer(Mixer):
         self._halo_stale: dict[int, torch.Tensor] = {}
         self.comm_seconds = 0.0
         self.step = -1
+        self.store: dist.Store | None
         try:  # the rendezvous store outlives a hung main thread: it tells who fell behind
             self.store = dist.distributed_c10d._get_default_store()
         except Exception:  # pragma: no cover - no default store (custom groups)
@@ -316,6 +317,7 @@ def init_process_group(
             timeout=timeout,
         )
     else:
+        assert world_size is not None, "an explicit rank needs an explicit world size"
         dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, timeout=timeout)
 
 

@@ -49,6 +49,7 @@ class LocalUpdate(nn.Module):
         self.normalisation = normalisation
         if init == "paper":  # Uniform(0, 0.1), as the reference code
             for lin in self.linears:
+                assert isinstance(lin, nn.Linear)
                 nn.init.uniform_(lin.weight, 0.0, 0.1)
                 nn.init.uniform_(lin.bias, 0.0, 0.1)
 
