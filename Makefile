@@ -1,12 +1,13 @@
-# `make check` runs what CI runs, plus the linter.
+# `make check` runs what CI runs (.ci/run): the tests, then the linters.
 .PHONY: check test lint bench
-check: lint test
+check: test lint
+test:
+	python -m pytest -q
 lint:
 	ruff check surf_dist tests bench
 	ruff format --check surf_dist tests bench
-test:
-	python -m pytest -q
 	mypy surf_dist
 bench:
 	python bench/step_time.py
 	python bench/comm_bench.py
+	python bench/backends_bench.py
