@@ -35,6 +35,7 @@ def _oracle(overrides: list[str]) -> dict[str, Any]:
         pytest.param(2, [], [4, 4], id="w2"),
         pytest.param(3, [], [3, 3, 2], id="w3"),
         pytest.param(3, ["topology.spec=ring:n=3"], [1, 1, 1], id="agent-per-actor-ring3"),
+        pytest.param(2, ["failures.num_async=2", "failures.semantics=stale"], [4, 4], id="w2-silent-stale"),
     ],
 )
 def test_ray_matches_local(
