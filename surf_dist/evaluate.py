@@ -39,10 +39,8 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
             lm = layer_metrics(trainer, model, task, t, f.in_eval)
         for key in per_task:
             per_task[key].append(lm[key])
+        silent_total += lm["num_silent"]
         masks = trainer.silent.masks("test-baseline", t, num_rounds) if f.in_eval else None
-        if f.in_eval and trainer.silent.active:
-            udgd_masks = trainer.silent.masks("test", t, cfg.model.num_layers) or []
-            silent_total += sum(int(m.sum()) for m in udgd_masks if m is not None)
         with torch.no_grad():
             results = run_baselines(
                 e.baselines,

@@ -62,6 +62,7 @@ class Forward:
     ws: list[torch.Tensor]
     norms: torch.Tensor  # L + 1 global gradient norms
     loss: torch.Tensor  # global held-out loss at the last layer
+    num_silent: int  # (agent, layer) pairs that were silent in this pass
 
 
 @dataclass
@@ -130,8 +131,7 @@ class Trainer:
         )
         batches = self.batches(task, phase, step)
         silent = self.silent.masks(phase, step, self.cfg.model.num_layers) if with_silent else None
-        if silent is not None and phase == "train":
-            self.history.silent_agent_layers += int(sum(int(s.sum()) for s in silent if s is not None))
+        num_silent = 0 if silent is None else int(sum(int(s.sum()) for s in silent if s is not None))
         keep = None
         if phase == "train" and self.cfg.model.dropout > 0:
             p, dim = self.cfg.model.dropout, self.problem.dim
@@ -142,7 +142,7 @@ class Trainer:
         ws = model(self.mixer, w0, batches[1:], silent, keep)
         norms = gradient_norms(self.mixer, ws, batches)
         loss = self.mixer.all_reduce_sum(loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum().reshape(1))[0] / n
-        return Forward(ws, norms, loss)
+        return Forward(ws, norms, loss, num_silent)
 
     # -- one meta-training step -------------------------------------------------------------------------
     def compute_gradients(self, step: int) -> tuple[torch.Tensor, torch.Tensor, Forward]:
@@ -173,6 +173,7 @@ class Trainer:
         h = self.history
         h.loss_per_step.append(float(lag))
         h.heldout_loss_per_step.append(float(fwd.loss.detach()))
+        h.silent_agent_layers += fwd.num_silent
         h.seconds_per_step.append(seconds)
         bytes_so_far = self.mixer.ledger.totals()
         return {
@@ -304,9 +305,7 @@ class Trainer:
 
 
 @torch.no_grad()
-def layer_metrics(
-    trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool
-) -> dict[str, list[float]]:
+def layer_metrics(trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool) -> dict[str, Any]:
     """Per-layer held-out accuracy and loss (global), gradient norms and slacks on one meta-test task."""
     mixer, n = trainer.mixer, trainer.problem.num_agents
     fwd = trainer.forward(model, task, "test", step, with_silent)
@@ -330,4 +329,5 @@ def layer_metrics(
         "grad_norm": fwd.norms.tolist(),
         "slack": slacks.tolist(),
         "w0": fwd.ws[0],
+        "num_silent": fwd.num_silent,
     }
