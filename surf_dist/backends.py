@@ -29,6 +29,11 @@ def run_local(cfg: Config, out: Path | None, progress: bool = True) -> dict[str,
     return run_worker(cfg, mixer, problem, out, progress=progress, backend="local")
 
 
+def exit_reason(code: int) -> str:
+    """A dead process's exit code in words: ``signal SIGKILL`` or ``exit code 3``."""
+    return f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+
+
 def _supervised(target, args: tuple, max_restarts: int) -> None:
     """Run ``target(*args)`` in a child process; restart it after a crash, at most ``max_restarts`` times."""
     ctx = mp.get_context("fork")
@@ -39,7 +44,7 @@ def _supervised(target, args: tuple, max_restarts: int) -> None:
         code = child.exitcode or 0
         if code == 0:
             return
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        how = exit_reason(code)
         print(
             f"surf-dist: worker process died ({how}); "
             + ("restarting from the last checkpoint" if attempt < max_restarts else "no restarts left"),

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterable
@@ -378,7 +377,7 @@ def run_torch(cfg: Any, out: Path | None, *, progress: bool = True) -> None:
         return
     import multiprocessing as mp
 
-    from ..backends import free_port
+    from ..backends import exit_reason, free_port
 
     ctx = mp.get_context("fork")
     for attempt in range(cfg.failures.max_restarts + 1):
@@ -390,7 +389,7 @@ def run_torch(cfg: Any, out: Path | None, *, progress: bool = True) -> None:
         if failed is None:
             return
         rank, code = failed
-        how = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        how = exit_reason(code)
         left = attempt < cfg.failures.max_restarts
         print(
             f"surf-dist: rank {rank} died ({how}); "
