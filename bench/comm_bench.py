@@ -34,8 +34,8 @@ import torch
 
 from surf_dist.backends import free_port
 from surf_dist.config import Config, load_config, replace
+from surf_dist.graph import halo_plan, traffic_per_round
 from surf_dist.problem import Problem
-from surf_dist.topology import halo_plan, traffic_per_round
 from surf_dist.train import Trainer
 
 HALO_DIRECTIONS = ("forward", "backward")

@@ -106,7 +106,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_topology(args: argparse.Namespace) -> int:
-    from .topology import describe, format_description
+    from .graph import describe, format_description
 
     d = describe(
         args.spec,

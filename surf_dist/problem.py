@@ -13,9 +13,9 @@ import networkx as nx
 import numpy as np
 import torch
 
-from .config import Config, data_spec
+from .config import Config
 from .data.tasks import TaskData, TaskSource
-from .topology import build_graph, place, shift_operator
+from .graph import build_graph, place, shift_operator
 
 SPLIT_CODES = {"meta-train": 0, "meta-val": 1, "meta-test": 2}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -37,7 +37,7 @@ class Problem:
             cfg.topology.spec, seed=cfg.seed, index=0, allow_disconnected=cfg.topology.allow_disconnected
         )
         self.num_agents = self.base_graph.number_of_nodes()
-        self.source = TaskSource(data_spec(cfg), seed=cfg.seed, num_agents=self.num_agents, dtype=self.dtype)
+        self.source = TaskSource(cfg.data, seed=cfg.seed, num_agents=self.num_agents, dtype=self.dtype)
 
     @property
     def num_features(self) -> int:

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import RunFailed
-from ..topology import halo_plan
+from ..graph import halo_plan
 from .mixer import Mixer
 
 BUCKET_NUMEL = 4 * 1024 * 1024  # parameter gradients are all-reduced in flat buckets of this many elements

@@ -34,7 +34,7 @@ from _harness import dist_config, run_ranks
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config
 from surf_dist.problem import Problem
-from surf_dist.topology import halo_plan, traffic_per_round
+from surf_dist.graph import halo_plan, traffic_per_round
 from surf_dist.train import Trainer
 
 pytestmark = pytest.mark.dist

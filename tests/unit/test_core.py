@@ -12,7 +12,7 @@ from surf_dist.core.constraints import descent_slacks, dual_step, gradient_norms
 from surf_dist.core.filters import graph_filter
 from surf_dist.core.objective import correct_per_agent, grad_per_agent, logits, loss_per_agent, model_dim
 from surf_dist.core.udgd import UDGD, batch_input
-from surf_dist.topology import build_graph, shift_operator
+from surf_dist.graph import build_graph, shift_operator
 
 
 @pytest.fixture(autouse=True)

@@ -452,7 +452,7 @@ def test_validate_data_spec_names_every_bad_field() -> None:
 
 @pytest.fixture(scope="module")
 def digits_source() -> TaskSource:
-    return TaskSource(DataSpec(), seed=11, num_agents=8)
+    return TaskSource(DataSpec(augmentations=AUGMENTATIONS), seed=11, num_agents=8)
 
 
 def test_task_is_a_pure_function_of_seed_split_and_index(digits_source: TaskSource) -> None:
@@ -460,14 +460,17 @@ def test_task_is_a_pure_function_of_seed_split_and_index(digits_source: TaskSour
     a = digits_source.task("meta-train", 2)
     digits_source.task("meta-train", 5)
     b = digits_source.task("meta-train", 2)
-    fresh = TaskSource(DataSpec(), seed=11, num_agents=8).task("meta-train", 2)
+    fresh = TaskSource(DataSpec(augmentations=AUGMENTATIONS), seed=11, num_agents=8).task("meta-train", 2)
     for t in (b, fresh):
         assert torch.equal(a.train_x, t.train_x) and torch.equal(a.train_y, t.train_y)
         assert torch.equal(a.heldout_x, t.heldout_x) and torch.equal(a.heldout_y, t.heldout_y)
     other = digits_source.task("meta-train", 3)
     assert not torch.equal(a.train_y, other.train_y)
     assert not torch.equal(a.train_y, digits_source.task("meta-val", 2).train_y)
-    assert not torch.equal(a.train_y, TaskSource(DataSpec(), seed=12, num_agents=8).task("meta-train", 2).train_y)
+    assert not torch.equal(
+        a.train_y,
+        TaskSource(DataSpec(augmentations=AUGMENTATIONS), seed=12, num_agents=8).task("meta-train", 2).train_y,
+    )
 
 
 def test_task_shapes_and_types(digits_source: TaskSource) -> None:
@@ -479,7 +482,9 @@ def test_task_shapes_and_types(digits_source: TaskSource) -> None:
     assert t.train_y.dtype == torch.int64 and int(t.train_y.max()) < 10
     assert t.num_classes == 10 and t.num_features == 64 == digits_source.num_features
     assert t.augmentation in AUGMENTATIONS
-    f64 = TaskSource(DataSpec(), seed=11, num_agents=8, dtype=torch.float64).task("meta-train", 0)
+    f64 = TaskSource(DataSpec(augmentations=AUGMENTATIONS), seed=11, num_agents=8, dtype=torch.float64).task(
+        "meta-train", 0
+    )
     assert f64.train_x.dtype == torch.float64 and torch.allclose(f64.train_x.float(), t.train_x)
 
 

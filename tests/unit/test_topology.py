@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from surf_dist.errors import InputError
-from surf_dist.topology import (
+from surf_dist.graph import (
     GENERATORS,
     NORMALISATIONS,
     PLACEMENTS,
@@ -101,8 +101,7 @@ def test_kregular_is_a_pure_function_of_seed_and_index():
 def test_spec_hash_is_stable_across_python_hash_seeds():
     """Catches a seed derived from Python's hash(), which changes with PYTHONHASHSEED between processes."""
     code = (
-        "from surf_dist.topology import build_graph;"
-        "print(sorted(build_graph('kregular:n=12', seed=5, index=2).edges()))"
+        "from surf_dist.graph import build_graph;print(sorted(build_graph('kregular:n=12', seed=5, index=2).edges()))"
     )
     outputs = {
         subprocess.run(

@@ -1,0 +1,38 @@
+"""Presets: whole configs by name (``--preset``), as overrides of the schema's defaults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # the main job: digits, 100 agents on the paper's degree-3 graph, L = 10, K = 2, B = 10
+    "default": {},
+    # seconds: for tests and checks
+    "smoke": {
+        "topology": {"spec": "kregular:n=8,degree=3"},
+        "data": {
+            "num_train": 20,
+            "num_heldout": 10,
+            "num_meta_train": 6,
+            "num_meta_val": 2,
+            "num_meta_test": 2,
+        },
+        "model": {"num_layers": 3, "num_hops": 2, "batch_size": 5},
+        "train": {"epochs": 2, "checkpoint_every": 4, "lr": 3e-3},
+    },
+    # the paper's scale (PAPER.md §3): CIFAR-10 ResNet-18 features, 600 tasks; for a GPU
+    "paper": {
+        "data": {
+            "dataset": "cifar10",
+            "features": "resnet18",
+            "num_meta_train": 510,
+            "num_meta_val": 90,
+            "num_meta_test": 30,
+            "augmentations": ["crop", "hflip", "vflip", "rot90"],
+        },
+        "model": {"init": "paper", "tap_init": "paper", "normalisation": "agent-batch", "w0_std": 5.0},
+        "train": {"epochs": 500, "lr": 1e-2, "dual_lr": 1e-2, "epsilon": 0.01, "checkpoint_every": 100},
+        "eval": {"rounds_factor": 10},
+        "run": {"device": "cuda"},
+    },
+}

@@ -1,0 +1,110 @@
+"""Validation of a whole config: every problem, each naming the field and the fix."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from ..core.baselines import BASELINES
+from ..core.constraints import FORMS
+from ..core.udgd import INITS, NORMALISATIONS, OUTPUTS, TAP_INITS
+from ..data.tasks import validate_data_spec
+from ..errors import InputError
+from ..graph import NORMALISATIONS as GSO
+from ..graph import PLACEMENTS, build_graph, validate_graph
+from .schema import BACKENDS, Config
+
+# -- validation ------------------------------------------------------------------------------------------
+KILL_RE = re.compile(r"^(\d+)@(\d+)$")
+
+
+def parse_kill(item: str) -> tuple[int, int]:
+    m = KILL_RE.match(item.strip())
+    if not m:
+        raise ValueError(item)
+    return int(m.group(1)), int(m.group(2))
+
+
+def validate_config(cfg: Config) -> list[str]:
+    """Every problem of a config, each naming the field and the fix (empty when valid)."""
+    p: list[str] = []
+
+    def choice(name: str, value: Any, options: tuple[str, ...]) -> None:
+        if value not in options:
+            p.append(f"{name} = {value!r}: unknown; use one of {', '.join(options)}")
+
+    def positive(name: str, value: Any, minimum: float = 1) -> None:
+        if value is None or value < minimum:
+            p.append(f"{name} = {value!r}: must be ≥ {minimum}")
+
+    m, t, e, f, r = cfg.model, cfg.train, cfg.eval, cfg.failures, cfg.run
+    choice("topology.normalisation", cfg.topology.normalisation, GSO)
+    choice("topology.placement", cfg.topology.placement, PLACEMENTS)
+    p.extend(validate_data_spec(cfg.data))
+    for name in ("num_meta_train", "num_meta_val", "num_meta_test"):
+        positive(f"data.{name}", getattr(cfg.data, name))
+    for name in ("num_layers", "num_hops", "batch_size"):
+        positive(f"model.{name}", getattr(m, name))
+    if any(h < 1 for h in m.hidden):
+        p.append(f"model.hidden = {list(m.hidden)}: widths must be ≥ 1")
+    choice("model.output", m.output, OUTPUTS)
+    choice("model.normalisation", m.normalisation, NORMALISATIONS)
+    choice("model.init", m.init, INITS)
+    choice("model.tap_init", m.tap_init, TAP_INITS)
+    choice("model.dtype", m.dtype, ("float32", "float64"))
+    positive("model.w0_std", m.w0_std, 0)
+    if not 0 <= m.dropout < 1:
+        p.append(f"model.dropout = {m.dropout}: must lie in [0, 1)")
+    positive("train.epochs", t.epochs)
+    positive("train.lr", t.lr, 0)
+    positive("train.dual_lr", t.dual_lr, 0)
+    if not 0 <= t.epsilon < 1:
+        p.append(f"train.epsilon = {t.epsilon}: must lie in [0, 1)")
+    choice("train.constraint_form", t.constraint_form, FORMS)
+    positive("train.checkpoint_every", t.checkpoint_every)
+    positive("train.validate_every", t.validate_every, 0)
+    positive("eval.rounds_factor", e.rounds_factor)
+    for b in e.baselines:
+        choice("eval.baselines", b, BASELINES)
+    choice("failures.semantics", f.semantics, ("zero", "stale"))
+    positive("failures.num_async", f.num_async, 0)
+    if not 0 <= f.async_rate < 1 or not 0 <= f.async_correlation <= 1:
+        p.append("failures.async_rate must lie in [0, 1) and failures.async_correlation in [0, 1]")
+    if f.num_async and f.async_rate:
+        p.append("failures.num_async and failures.async_rate are both set: choose one")
+    if f.trace is not None and not Path(f.trace).is_file():
+        p.append(f"failures.trace = {f.trace!r}: file not found (fix: a CSV of step,layer,agent rows)")
+    choice("run.backend", r.backend, BACKENDS)
+    positive("run.workers", r.workers)
+    positive("run.timeout_s", r.timeout_s, 1)
+    choice("run.device", r.device, ("cpu", "cuda"))
+    if r.backend == "local" and r.workers != 1:
+        p.append(f"run.workers = {r.workers} with the local backend: use --backend torch or ray for several workers")
+    for name, items in (("kill", f.kill), ("hang", f.hang)):
+        for item in items:
+            try:
+                worker, _ = parse_kill(item)
+                if worker >= r.workers:
+                    p.append(
+                        f"failures.{name} = {item!r}: worker {worker} does not exist (workers: 0..{r.workers - 1})"
+                    )
+            except ValueError:
+                p.append(f"failures.{name} = {item!r}: expected WORKER@STEP, e.g. 1@5")
+    # the topology last: it needs a valid spec to count agents
+    try:
+        graph = build_graph(
+            cfg.topology.spec, seed=cfg.seed, index=0, allow_disconnected=cfg.topology.allow_disconnected
+        )
+        validate_graph(
+            graph,
+            num_workers=r.workers,
+            allow_disconnected=cfg.topology.allow_disconnected,
+            source=f"topology.spec {cfg.topology.spec!r}",
+        )
+        n = graph.number_of_nodes()
+        if f.num_async >= n:
+            p.append(f"failures.num_async = {f.num_async}: must be below the number of agents ({n})")
+    except InputError as exc:
+        p.extend(f"topology.spec: {q}" for q in exc.problems)
+    return p

@@ -1,0 +1,109 @@
+"""Halo plans (which rows each worker sends each other worker every round) and traffic per round."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from ..errors import InputError
+from .spec import _is_count
+
+
+@dataclass(frozen=True, eq=False)
+class HaloPlan:
+    """Who sends which rows to whom every round.
+
+    ``send[(src, dst)]`` holds the sorted global ids of agents hosted by worker ``src`` with at least one
+    neighbour on worker ``dst``: ``dst`` needs their rows every round, each row once per pair even if the
+    agent has several neighbours there. Only non-empty pairs are keys.
+    """
+
+    placement: list[np.ndarray]  # agents per worker
+    owner: np.ndarray  # owner[agent] = worker
+    send: dict[tuple[int, int], np.ndarray]
+    cut_edges: int  # undirected edges whose ends lie on different workers
+
+    @property
+    def num_workers(self) -> int:
+        return len(self.placement)
+
+    def neighbours_of(self, worker: int) -> list[int]:
+        """Sorted workers that exchange rows with ``worker`` (send is symmetric in its pairs)."""
+        return sorted(dst for src, dst in self.send if src == worker)
+
+    def halo_of(self, worker: int) -> np.ndarray:
+        """Sorted ids of agents hosted elsewhere whose rows ``worker`` receives every round."""
+        rows = [self.send[(src, worker)] for src in self.neighbours_of(worker)]
+        return np.sort(np.concatenate(rows)) if rows else np.empty(0, dtype=np.int64)
+
+
+def _owner(placement: list[np.ndarray], num_agents: int) -> np.ndarray:
+    """owner[agent] = worker; InputError unless the placement is a disjoint cover of 0..n-1, no part empty."""
+    owner = np.full(num_agents, -1, dtype=np.int64)
+    counts = np.zeros(num_agents, dtype=np.int64)
+    problems = []
+    for worker, agents in enumerate(placement):
+        agents = np.asarray(agents, dtype=np.int64).ravel()
+        inside = agents[(agents >= 0) & (agents < num_agents)]
+        if agents.size == 0:
+            problems.append(f"worker {worker} hosts no agents")
+        if inside.size < agents.size:
+            problems.append(
+                f"worker {worker} hosts agents outside 0..{num_agents - 1}: "
+                f"{np.setdiff1d(agents, inside)[:10].tolist()}"
+            )
+        np.add.at(counts, inside, 1)
+        owner[inside] = worker
+    twice, unplaced = np.flatnonzero(counts > 1), np.flatnonzero(counts == 0)
+    if twice.size:
+        problems.append(f"{twice.size} agents are placed more than once: {twice[:10].tolist()}")
+    if unplaced.size:
+        problems.append(f"{unplaced.size} agents are on no worker: {unplaced[:10].tolist()}")
+    if problems:
+        raise InputError(problems, source="placement")
+    return owner
+
+
+def halo_plan(graph: nx.Graph, placement: list[np.ndarray]) -> HaloPlan:
+    """Build the halo plan: for each cross-worker edge (u on w1, v on w2), u is in send[(w1, w2)] and v in
+    send[(w2, w1)]."""
+    owner = _owner(placement, graph.number_of_nodes())
+    rows: dict[tuple[int, int], set[int]] = {}
+    num_cut = 0
+    for u, v in graph.edges():
+        w_u, w_v = int(owner[u]), int(owner[v])
+        if w_u != w_v:
+            num_cut += 1
+            rows.setdefault((w_u, w_v), set()).add(int(u))
+            rows.setdefault((w_v, w_u), set()).add(int(v))
+    send = {pair: np.array(sorted(agents), dtype=np.int64) for pair, agents in sorted(rows.items())}
+    owner.setflags(write=False)
+    return HaloPlan([np.sort(np.asarray(p, dtype=np.int64)) for p in placement], owner, send, num_cut)
+
+
+def traffic_per_round(graph: nx.Graph, plan: HaloPlan, dim: int, bytes_per_float: int = 4) -> dict[str, Any]:
+    """Traffic of one round for rows of ``dim`` floats.
+
+    logical:  messages = sum_i out-degree(i) = 2 |E| (no self-loops); bytes = messages * dim * bytes_per_float
+    physical: rows = sum over (src, dst) pairs of |send[(src, dst)]|; bytes = rows * dim * bytes_per_float;
+              worker_pairs = number of (src, dst) pairs that exchange anything.
+    """
+    problems = [
+        f"{name}={value!r} must be a positive int"
+        for name, value in (("dim", dim), ("bytes_per_float", bytes_per_float))
+        if not _is_count(value) or value < 1
+    ]
+    if problems:
+        raise InputError(problems, source="traffic")
+    num_messages = 2 * (graph.number_of_edges() - nx.number_of_selfloops(graph))
+    num_rows = sum(len(agents) for agents in plan.send.values())
+    bytes_per_row = dim * bytes_per_float
+    return {
+        "dim": dim,
+        "bytes_per_float": bytes_per_float,
+        "logical": {"messages": num_messages, "bytes": num_messages * bytes_per_row},
+        "physical": {"rows": num_rows, "bytes": num_rows * bytes_per_row, "worker_pairs": len(plan.send)},
+    }
