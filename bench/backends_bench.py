@@ -17,8 +17,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from surf_dist.backends import launch
 from surf_dist.config import load_config
+from surf_dist.runtime.launch import launch
 
 
 def main() -> None:

@@ -22,21 +22,22 @@ uses W cores (oversubscribed when W exceeds the machine's cores: the table print
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import os
-import queue as queue_mod
 import time
-import traceback
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
-from surf_dist.backends import free_port
+from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config, replace
 from surf_dist.graph import halo_plan, traffic_per_round
 from surf_dist.problem import Problem
-from surf_dist.train import Trainer
+from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
+from surf_dist.runtime.torch_launch import build_mixer, init_process_group
+from surf_dist.train.trainer import Trainer
 
 HALO_DIRECTIONS = ("forward", "backward")
 
@@ -69,65 +70,26 @@ def _timed_steps(trainer: Trainer, num_warmup: int, num_steps: int) -> dict[str,
     return {"seconds": elapsed, "comm_seconds": comm, "halo": halo}
 
 
-def _worker(rank: int, cfg: Config, port: int, num_warmup: int, num_steps: int, results: Any) -> None:
+def _worker(rank: int, cfg: Config, port: int, num_warmup: int, num_steps: int) -> dict[str, Any]:
     """One forked process: the local backend (``run.backend == "local"``) or one rank of a gloo group."""
     # before any tensor op: a forked child must not enter an OpenMP pool its parent used (it would hang)
     torch.set_num_threads(max(1, cfg.run.threads_per_worker))
-    import torch.distributed as dist
-
-    from surf_dist.comm.local import LocalMixer
-    from surf_dist.comm.torch_backend import build_mixer, init_process_group
-
+    if cfg.run.backend == "local":
+        problem = Problem(cfg)
+        mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics)
+        return _timed_steps(Trainer(cfg, mixer, problem), num_warmup, num_steps)
+    init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
     try:
-        if cfg.run.backend == "local":
-            problem = Problem(cfg)
-            mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics)
-            results.put((rank, "ok", _timed_steps(Trainer(cfg, mixer, problem, None), num_warmup, num_steps)))
-            return
-        init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
-        try:
-            problem = Problem(cfg)
-            mixer = build_mixer(cfg, problem)
-            results.put((rank, "ok", _timed_steps(Trainer(cfg, mixer, problem, None), num_warmup, num_steps)))
-        finally:
-            dist.destroy_process_group()
-    except BaseException:
-        results.put((rank, "error", traceback.format_exc()))
+        problem = Problem(cfg)
+        return _timed_steps(Trainer(cfg, build_mixer(cfg, problem), problem), num_warmup, num_steps)
+    finally:
+        dist.destroy_process_group()
 
 
 def _run_group(cfg: Config, num_warmup: int, num_steps: int, deadline_s: float) -> list[dict[str, Any]]:
     """The per-process results of ``run.workers`` forked processes; raises with a failing one's traceback."""
-    ctx = mp.get_context("fork")
-    results = ctx.Queue()
-    port = free_port()
-    procs = [
-        ctx.Process(target=_worker, args=(r, cfg, port, num_warmup, num_steps, results), daemon=True)
-        for r in range(cfg.run.workers)
-    ]
-    for p in procs:
-        p.start()
-    got: dict[int, dict[str, Any]] = {}
-    deadline = time.monotonic() + deadline_s
-    name = f"{cfg.run.backend}×{cfg.run.workers}"
-    try:
-        while len(got) < len(procs):
-            try:
-                rank, status, value = results.get(timeout=1.0)
-            except queue_mod.Empty:
-                dead = [(r, p.exitcode) for r, p in enumerate(procs) if p.exitcode not in (None, 0)]
-                if dead or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name}: (rank, exit code) {dead or 'timed out'}") from None
-                continue
-            if status != "ok":
-                raise RuntimeError(f"{name}: rank {rank} raised:\n{value}")
-            got[rank] = value
-    finally:
-        for p in procs:
-            p.join(timeout=5.0)
-            if p.is_alive():
-                p.kill()
-                p.join()
-    return [got[r] for r in range(len(procs))]
+    target = partial(_worker, cfg=cfg, port=free_port(), num_warmup=num_warmup, num_steps=num_steps)
+    return run_once(ForkedGroup(target, cfg.run.workers, deadline_s=deadline_s))
 
 
 def _analytic_ratio(problem: Problem, num_workers: int) -> float:

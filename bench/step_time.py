@@ -18,7 +18,7 @@ import torch
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import load_config
 from surf_dist.problem import Problem
-from surf_dist.train import Trainer
+from surf_dist.train.trainer import Trainer
 
 
 def matmul_floor(
@@ -64,7 +64,7 @@ def main() -> None:
     args = ap.parse_args()
     cfg = load_config("default", None, args.overrides)
     problem = Problem(cfg)
-    trainer = Trainer(cfg, LocalMixer(problem.num_agents), problem, None)
+    trainer = Trainer(cfg, LocalMixer(problem.num_agents), problem)
     for _ in range(args.warmup):
         trainer.train_step()
     t0 = time.perf_counter()

@@ -13,7 +13,11 @@ import sys
 import traceback
 from pathlib import Path
 
+from .config import load_config
 from .errors import InputError, RunFailed
+from .graph import describe, format_description
+from .runtime.launch import launch
+from .train.reevaluate import reevaluate, sweep_async
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -65,7 +69,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _resolve_train_config(args: argparse.Namespace):
-    from .config import load_config
 
     overrides = list(args.overrides)
     if args.backend is not None:
@@ -80,7 +83,6 @@ def _resolve_train_config(args: argparse.Namespace):
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .backends import launch
 
     cfg = _resolve_train_config(args)  # every problem raised here, before any process starts
     launch(cfg, Path(args.out), progress=not args.quiet)
@@ -88,7 +90,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .backends import reevaluate
 
     out = reevaluate(Path(args.run), args.overrides, Path(args.out) if args.out else None, progress=not args.quiet)
     print(f"wrote {out}")
@@ -96,7 +97,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .backends import sweep_async
 
     counts = [int(c) for c in args.counts.split(",") if c.strip()]
     result = sweep_async([Path(r) for r in args.run], counts, args.overrides)
@@ -106,7 +106,6 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_topology(args: argparse.Namespace) -> int:
-    from .graph import describe, format_description
 
     d = describe(
         args.spec,

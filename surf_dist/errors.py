@@ -18,6 +18,9 @@ class InputError(Exception):
     def __str__(self) -> str:  # one problem a line
         return "\n".join(f"  - {p}" for p in self.problems)
 
+    def __reduce__(self) -> tuple:  # from a worker (a forked rank, a Ray actor) back to the supervisor intact
+        return (InputError, (self.problems,))
+
 
 class RunFailed(Exception):
     """The run failed for a reason already reported (a worker died too often, a worker hung): exit code 1,

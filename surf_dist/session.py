@@ -9,12 +9,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .atomic import write_json_atomic
 from .comm.mixer import Mixer
 from .config import Config
-from .evaluate import evaluate
 from .problem import Problem
-from .report import comm_section, plot, table, write_json_atomic
-from .train import Trainer
+from .report import comm_section, plot, table
+from .train.evaluate import evaluate
+from .train.failures import kills_fired
+from .train.loop import fit
+from .train.trainer import Trainer
 
 
 def run_worker(
@@ -28,8 +31,9 @@ def run_worker(
 ) -> dict[str, Any] | None:
     """Train and evaluate; the coordinator writes the run directory and returns the summary."""
     t0 = time.perf_counter()
-    trainer = Trainer(cfg, mixer, problem, run_dir)
-    history = trainer.fit(progress=progress)
+    run_dir = Path(run_dir) if run_dir is not None else None
+    trainer = Trainer(cfg, mixer, problem)
+    history = fit(trainer, run_dir, progress=progress)
     train_s = time.perf_counter() - t0
     ev = evaluate(trainer, trainer.eval_model())
     ledger = mixer.merged_ledger()
@@ -71,7 +75,7 @@ def run_worker(
         "failures": {
             "semantics": cfg.failures.semantics,
             "injected": {
-                "kills": trainer.killer.fired(),
+                "kills": kills_fired(run_dir),
                 "silent_agent_layers_train": history.silent_agent_layers,
                 "silent_agent_layers_eval": ev["udgd"]["silent_agent_layers"],
             },
@@ -85,8 +89,7 @@ def run_worker(
         },
     }
     if run_dir is not None:
-        run_dir = Path(run_dir)
-        write_json_atomic(summary, run_dir / "summary.json")
+        write_json_atomic(run_dir / "summary.json", summary)
         ledger.write_csv(run_dir / "comm.csv")
         ledger.write_edges_csv(run_dir / "comm_edges.csv")
         try:

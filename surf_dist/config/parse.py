@@ -21,6 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from ..atomic import write_text_atomic
 from ..errors import InputError
 from .presets import PRESETS
 from .schema import Config
@@ -185,7 +186,7 @@ def from_dict(d: dict[str, Any]) -> Config:
 
 
 def save_config(cfg: Config, path: str | Path) -> None:
-    Path(path).write_text(json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
+    write_text_atomic(path, json.dumps(cfg.to_dict(), indent=2, sort_keys=True) + "\n")
 
 
 def read_config(path: str | Path) -> Config:

@@ -14,13 +14,13 @@ Silent agents (failures) neither send nor update in the rounds they are silent.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 
 import torch
 
-from ..comm.mixer import Mixer
 from .objective import correct_per_agent, grad_per_agent
+from .protocol import Mixing
 from .sampling import batch_indices, take_batch
 
 BASELINES = ("dgd", "dsgd", "dfedavgm")
@@ -46,7 +46,7 @@ class BaselineSteps:
 
 def run_baseline(
     name: str,
-    mixer: Mixer,
+    mixer: Mixing,
     w0_AD: torch.Tensor,
     train: tuple[torch.Tensor, torch.Tensor],
     heldout: tuple[torch.Tensor, torch.Tensor],
@@ -100,13 +100,3 @@ def run_baseline(
         w = w_new
         curve.append(accuracy(w))
     return curve
-
-
-def run_baselines(names: Sequence[str], **kwargs) -> dict[str, list[float]]:
-    """``run_baseline`` for each name, under ledger phase ``eval/<name>``."""
-    mixer: Mixer = kwargs["mixer"]
-    out = {}
-    for name in names:
-        with mixer.ledger.in_phase(f"eval/{name}"):
-            out[name] = run_baseline(name, **kwargs)
-    return out

@@ -15,14 +15,14 @@ from collections.abc import Sequence
 
 import torch
 
-from ..comm.mixer import Mixer
 from .objective import grad_per_agent
+from .protocol import Mixing
 
 FORMS = ("ratio", "difference")
 
 
 def gradient_norms(
-    mixer: Mixer, ws: Sequence[torch.Tensor], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
+    mixer: Mixing, ws: Sequence[torch.Tensor], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
 ) -> torch.Tensor:
     """‖∇_W f̂(W_l; B_l)‖_F for l = 0..L over all agents: L + 1 values, one all-reduce, differentiable."""
     sq_local = torch.stack([(grad_per_agent(w, x, y) ** 2).sum() for w, (x, y) in zip(ws, batches)])

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import torch
 
-from ..comm.mixer import Mixer
+from .protocol import Mixing
 
 
 def graph_filter(
-    mixer: Mixer,
+    mixer: Mixing,
     w_AD: torch.Tensor,
     taps_K1: torch.Tensor,
     *,

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from ..comm.mixer import Mixer
 from .filters import graph_filter
+from .protocol import Mixing
 
 OUTPUTS = ("relu", "linear")
 NORMALISATIONS = ("none", "agent-batch")
@@ -53,7 +53,7 @@ class LocalUpdate(nn.Module):
                 nn.init.uniform_(lin.weight, 0.0, 0.1)
                 nn.init.uniform_(lin.bias, 0.0, 0.1)
 
-    def _normalise(self, h_AH: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int) -> torch.Tensor:
+    def _normalise(self, h_AH: torch.Tensor, mixer: Mixing, live_A: torch.Tensor, layer: int) -> torch.Tensor:
         """BatchNorm over the live agents of the whole graph (two differentiable all-reduces)."""
         mask_A1 = live_A[:, None].to(h_AH.dtype)
         num_live = int(live_A.sum())  # silent agents send nothing, here too
@@ -66,7 +66,7 @@ class LocalUpdate(nn.Module):
         return (h_AH - mean_H) / torch.sqrt(var_H + 1e-5)
 
     def forward(
-        self, z_AI: torch.Tensor, mixer: Mixer, live_A: torch.Tensor, layer: int, keep_AD: torch.Tensor | None = None
+        self, z_AI: torch.Tensor, mixer: Mixing, live_A: torch.Tensor, layer: int, keep_AD: torch.Tensor | None = None
     ) -> torch.Tensor:
         """``keep_AD``: the dropout mask of the output, already scaled by 1 / (1 − p) (None: no dropout)."""
         h = z_AI
@@ -118,7 +118,7 @@ class UDGD(nn.Module):
         w_AD: torch.Tensor,
         x_ABP: torch.Tensor,
         y_AB: torch.Tensor,
-        mixer: Mixer,
+        mixer: Mixing,
         silent_N: torch.Tensor | None = None,
         keep_AD: torch.Tensor | None = None,
     ) -> torch.Tensor:
@@ -136,7 +136,7 @@ class UDGD(nn.Module):
 
     def forward(
         self,
-        mixer: Mixer,
+        mixer: Mixing,
         w0_AD: torch.Tensor,
         batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
         silent: Sequence[torch.Tensor | None] | None = None,

@@ -28,8 +28,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +35,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from surf_dist.atomic import torch_save_atomic
 from surf_dist.data.datasets import ImageSplit
 from surf_dist.data.rng import keyed_seed, torch_generator
 from surf_dist.errors import InputError
@@ -109,6 +108,7 @@ def feature_map(
     if isinstance(cached, torch.Tensor) and cached.shape[0] == images_NCHW.shape[0]:
         return cached
 
+    cache.mkdir(parents=True, exist_ok=True)
     backbone_path = cache / f"backbone-{dataset}-{name}-{backbone_key}.pt"
     backbone_seed = keyed_seed(seed, "backbone", dataset, name)
     model = _build(name, train_split, seed=backbone_seed)
@@ -117,9 +117,9 @@ def feature_map(
         model.load_state_dict(state)
     else:
         _train(model, train_split, settings=TRAIN_SETTINGS[name], seed=backbone_seed, device=torch.device(device))
-        _save_atomic({k: v.detach().cpu() for k, v in model.state_dict().items()}, backbone_path)
+        torch_save_atomic(backbone_path, {k: v.detach().cpu() for k, v in model.state_dict().items()})
     features_NP = _extract(model, images_NCHW, device=torch.device(device))
-    _save_atomic(features_NP, features_path)
+    torch_save_atomic(features_path, features_NP)
     return features_NP
 
 
@@ -244,19 +244,3 @@ def _load(path: Path) -> Any:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception:
         return None
-
-
-def _save_atomic(obj: Any, path: Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then os.replace: readers see all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
-        raise

@@ -35,7 +35,7 @@ from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config
 from surf_dist.problem import Problem
 from surf_dist.graph import halo_plan, traffic_per_round
-from surf_dist.train import Trainer
+from surf_dist.train.trainer import Trainer
 
 pytestmark = pytest.mark.dist
 
@@ -229,9 +229,7 @@ def test_torch_backend_matches_local_oracle(case: Case, tmp_path: Path) -> None:
     # Prepare: the oracle first (its imports and dataset load are then shared by the forked ranks)
     cfg = _config(case, tmp_path)
     problem = Problem(cfg)
-    oracle_trainer = Trainer(
-        cfg, LocalMixer(problem.num_agents, semantics=cfg.failures.semantics), problem, None
-    )
+    oracle_trainer = Trainer(cfg, LocalMixer(problem.num_agents, semantics=cfg.failures.semantics), problem)
     oracle = _observe(oracle_trainer)
     assert case.num_workers <= problem.num_agents
     if case.isolated_worker is not None:

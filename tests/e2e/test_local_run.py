@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from surf_dist.backends import launch, run_local
 from surf_dist.config import load_config
+from surf_dist.runtime.launch import launch, run_local
 
 GOLDEN = Path(__file__).parents[1] / "fixtures" / "golden_smoke.json"
 pytestmark = pytest.mark.e2e

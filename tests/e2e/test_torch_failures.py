@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from _commands import torchrun_command
 
-from surf_dist.backends import run_local
 from surf_dist.config import load_config
+from surf_dist.runtime.launch import run_local
 
 pytestmark = pytest.mark.e2e
 

@@ -10,8 +10,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from surf_dist.backends import run_local
 from surf_dist.config import Config, load_config
+from surf_dist.runtime.launch import run_local
 
 # smoke, smaller: 3 meta-train tasks × 1 epoch = 3 steps, one validation and one meta-test task
 FAST = [

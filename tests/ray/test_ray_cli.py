@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from _ray_support import FAST, local_summary, ray_config
 
-from surf_dist.backends import free_port
-from surf_dist.comm.ray_backend import run_ray
+from surf_dist.runtime.ray_driver import run_ray
+from surf_dist.runtime.supervisor import free_port
 
 pytestmark = pytest.mark.ray
 

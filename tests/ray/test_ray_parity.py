@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from _ray_support import assert_same_run, local_summary, ray_config
 
-from surf_dist.comm.ray_backend import run_ray
+from surf_dist.runtime.ray_driver import run_ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 

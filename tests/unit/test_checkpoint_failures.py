@@ -6,9 +6,9 @@ import os
 
 import torch
 
-from surf_dist import checkpoint
 from surf_dist.config import FailureConfig
-from surf_dist.failures import KillInjector, SilentSchedule
+from surf_dist.train import checkpoint
+from surf_dist.train.failures import KillInjector, SilentSchedule, kills_fired
 
 
 def _state(step):
@@ -98,7 +98,7 @@ def test_kill_injector_never_fires_twice(tmp_path):
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == -9
     inj.maybe_kill(0, 3)  # the marker is there: returns instead of killing this test process
-    assert inj.fired() == [{"worker": 0, "step": 3, "pid": pid, "signal": "SIGKILL"}]
+    assert kills_fired(tmp_path) == [{"worker": 0, "step": 3, "pid": pid, "signal": "SIGKILL"}]
 
 
 def test_random_kills_follow_the_mean_time_between_failures():

@@ -121,7 +121,7 @@ def test_cli_topology_json(capsys):
 
 def test_resume_with_other_config_is_refused(tmp_path):
     """Catches a run directory silently mixing two different runs."""
-    from surf_dist.backends import _check_run_dir
+    from surf_dist.runtime.launch import _check_run_dir
 
     cfg = load_config("smoke")
     save_config(cfg, tmp_path / "config.json")

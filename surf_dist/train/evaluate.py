@@ -11,9 +11,41 @@ from typing import Any
 
 import torch
 
-from .core.baselines import BaselineSteps, run_baselines
-from .core.udgd import UDGD
-from .train import Trainer, layer_metrics
+from ..core.baselines import BaselineSteps, run_baseline
+from ..core.constraints import descent_slacks
+from ..core.objective import correct_per_agent, loss_per_agent
+from ..core.udgd import UDGD
+from ..data.tasks import TaskData
+from .trainer import Trainer
+
+
+@torch.no_grad()
+def layer_metrics(trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool) -> dict[str, Any]:
+    """Per-layer held-out accuracy and loss (global), gradient norms and slacks on one meta-test task."""
+    mixer, n = trainer.mixer, trainer.problem.num_agents
+    fwd = trainer.forward(model, task, "test", step, with_silent)
+    num_samples = float(n * task.heldout_y.shape[1])
+    local = torch.stack(
+        [
+            torch.stack(
+                [
+                    correct_per_agent(w, task.heldout_x, task.heldout_y).sum(),
+                    loss_per_agent(w, task.heldout_x, task.heldout_y).sum(),
+                ]
+            )
+            for w in fwd.ws
+        ]
+    )
+    total = mixer.all_reduce_sum(local.to(torch.float64))
+    slacks = descent_slacks(fwd.norms, trainer.cfg.train.epsilon, trainer.cfg.train.constraint_form)
+    return {
+        "accuracy": (total[:, 0] / num_samples).tolist(),
+        "loss": (total[:, 1] / n).tolist(),
+        "grad_norm": fwd.norms.tolist(),
+        "slack": slacks.tolist(),
+        "w0": fwd.ws[0],
+        "num_silent": fwd.num_silent,
+    }
 
 
 def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
@@ -41,20 +73,24 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
             per_task[key].append(lm[key])
         silent_total += lm["num_silent"]
         masks = trainer.silent.masks("test-baseline", t, num_rounds) if f.in_eval else None
-        with torch.no_grad():
-            results = run_baselines(
-                e.baselines,
-                mixer=mixer,
-                w0_AD=lm["w0"],
-                train=(task.train_x, task.train_y),
-                heldout=(task.heldout_x, task.heldout_y),
-                num_rounds=num_rounds,
-                steps=steps,
-                seed=cfg.seed,
-                step_index=t,
-                silent_for_round=(lambda r, m=masks: None if m is None else m[r - 1]),
-            )
-        for name, curve in results.items():
+
+        def silent_for_round(r: int, masks: list[torch.Tensor | None] | None = masks) -> torch.Tensor | None:
+            return None if masks is None else masks[r - 1]
+
+        for name in e.baselines:
+            with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
+                curve = run_baseline(
+                    name,
+                    mixer,
+                    lm["w0"],
+                    (task.train_x, task.train_y),
+                    (task.heldout_x, task.heldout_y),
+                    num_rounds=num_rounds,
+                    steps=steps,
+                    seed=cfg.seed,
+                    step_index=t,
+                    silent_for_round=silent_for_round,
+                )
             curves[name].append(curve)
     acc, acc_std = _mean_std(per_task["accuracy"])
     loss, loss_std = _mean_std(per_task["loss"])

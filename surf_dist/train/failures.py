@@ -28,8 +28,9 @@ from pathlib import Path
 
 import torch
 
-from .config import FailureConfig, parse_kill
-from .data.rng import torch_generator
+from ..atomic import write_json_atomic
+from ..config import FailureConfig, parse_kill
+from ..data.rng import torch_generator
 
 
 class SilentSchedule:
@@ -102,12 +103,7 @@ class KillInjector:
     def _write_marker(self, path: Path, record: dict) -> None:
         assert self.dir is not None
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        with open(tmp, "w") as fh:
-            json.dump(record, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        write_json_atomic(path, record)
 
     def maybe_kill(self, rank: int, step: int) -> None:
         """SIGKILL this process if it is the victim at ``step`` and the kill has not fired before;
@@ -127,8 +123,8 @@ class KillInjector:
         )
         os.kill(os.getpid(), signal.SIGKILL)
 
-    def fired(self) -> list[dict]:
-        """Every kill that actually happened in this run directory."""
-        if self.dir is None or not self.dir.exists():
-            return []
-        return sorted((json.loads(p.read_text()) for p in self.dir.glob("kill-*.json")), key=lambda r: r["step"])
+
+def kills_fired(run_dir: Path | None) -> list[dict]:
+    """Every kill that actually happened in this run directory, in step order."""
+    markers = [] if run_dir is None else (run_dir / "failures").glob("kill-*.json")
+    return sorted((json.loads(p.read_text()) for p in markers), key=lambda r: r["step"])

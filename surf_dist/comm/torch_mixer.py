@@ -1,6 +1,6 @@
 """The torch.distributed backend: agents spread over ranks, rounds as differentiable halo exchanges.
 
-Each rank hosts a block of agents (the placement). For a task's graph, ``topology.halo_plan`` says
+Each rank hosts a block of agents (the placement). For a task's graph, ``graph.halo_plan`` says
 which hosted rows every other rank needs; a round sends each neighbouring rank those rows once, with
 point-to-point isend/irecv on an explicit ProcessGroup (gloo on CPU, nccl on GPUs). The exchange is a
 ``torch.autograd.Function`` whose backward sends the gradients of the received rows back along the
@@ -13,11 +13,8 @@ restricted to the columns C = [hosted agents, halo agents].
 from __future__ import annotations
 
 import datetime as dt
-import os
-import sys
 import time
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -25,7 +22,6 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..errors import RunFailed
 from ..graph import halo_plan
 from .mixer import Mixer
 
@@ -293,124 +289,3 @@ class TorchMixer(Mixer):
 
     def barrier(self) -> None:
         self._run("barrier", None, lambda: dist.barrier(group=self.group))
-
-
-# -- launching ------------------------------------------------------------------------------------------
-def init_process_group(
-    cfg_run: Any, *, rank: int | None = None, world_size: int | None = None, init_method: str | None = None
-) -> None:
-    """Join the default process group: from torchrun's environment, or explicit (forked ranks, Ray actors)."""
-    backend = "nccl" if cfg_run.device == "cuda" else "gloo"
-    timeout = dt.timedelta(seconds=cfg_run.timeout_s)
-    if cfg_run.threads_per_worker:
-        torch.set_num_threads(cfg_run.threads_per_worker)
-    if rank is None:  # torchrun: the store of this restart attempt, under a prefix of its own, so that a
-        # restarted group never reads the addresses its dead predecessor left in a reused store
-        store, env_rank, env_world = next(dist.rendezvous("env://", timeout=timeout))
-        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
-        dist.init_process_group(
-            backend,
-            store=dist.PrefixStore(f"surf-dist/attempt-{attempt}", store),
-            rank=env_rank,
-            world_size=env_world,
-            timeout=timeout,
-        )
-    else:
-        assert world_size is not None, "an explicit rank needs an explicit world size"
-        dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, timeout=timeout)
-
-
-def build_mixer(cfg: Any, problem: Any) -> TorchMixer:
-    """This rank's Mixer once the process group exists (a GPU from LOCAL_RANK when ``run.device`` is cuda)."""
-    device = "cpu"
-    if cfg.run.device == "cuda":
-        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-        torch.cuda.set_device(device)
-    return TorchMixer(
-        placement=problem.placement(dist.get_world_size()),
-        num_agents=problem.num_agents,
-        semantics=cfg.failures.semantics,
-        device=device,
-    )
-
-
-def torch_worker(cfg: Any, out: Path | None, progress: bool, backend_name: str = "torch") -> dict[str, Any] | None:
-    """The body of one rank once the process group exists."""
-    from ..problem import Problem
-    from ..session import run_worker
-
-    problem = Problem(cfg)
-    mixer = build_mixer(cfg, problem)
-    return run_worker(cfg, mixer, problem, out, progress=progress and mixer.is_coordinator, backend=backend_name)
-
-
-def _forked_rank(rank: int, cfg: Any, out: Path | None, port: int, progress: bool) -> None:
-    # before any tensor work: N forked ranks must not each start an OpenMP pool the size of the machine
-    torch.set_num_threads(cfg.run.threads_per_worker or max(1, (os.cpu_count() or 1) // cfg.run.workers))
-    init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
-    try:
-        torch_worker(cfg, out, progress)
-    except WorkerTimeout as exc:
-        print(f"surf-dist: {exc}", file=sys.stderr)
-        os._exit(3)
-    dist.destroy_process_group()
-
-
-def run_torch(cfg: Any, out: Path | None, *, progress: bool = True) -> None:
-    """Under torchrun: this process is one rank. Otherwise fork ``run.workers`` local ranks and watch them,
-    restarting all of them from the last checkpoint when one dies (as torchrun --max-restarts does)."""
-    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
-        world = int(os.environ["WORLD_SIZE"])
-        if cfg.run.workers not in (1, world):
-            print(
-                f"surf-dist: run.workers={cfg.run.workers} ignored: torchrun started {world} ranks",
-                file=sys.stderr,
-            )
-        from ..config import replace
-
-        cfg = replace(cfg, run={"workers": world})
-        init_process_group(cfg.run)
-        try:
-            torch_worker(cfg, out, progress)
-        finally:
-            dist.destroy_process_group()
-        return
-    import multiprocessing as mp
-
-    from ..backends import exit_reason, free_port
-
-    ctx = mp.get_context("fork")
-    for attempt in range(cfg.failures.max_restarts + 1):
-        port = free_port()
-        procs = [ctx.Process(target=_forked_rank, args=(r, cfg, out, port, progress)) for r in range(cfg.run.workers)]
-        for p in procs:
-            p.start()
-        failed = _watch(procs)
-        if failed is None:
-            return
-        rank, code = failed
-        how = exit_reason(code)
-        left = attempt < cfg.failures.max_restarts
-        print(
-            f"surf-dist: rank {rank} died ({how}); "
-            + ("restarting every rank from the last checkpoint" if left else "no restarts left"),
-            file=sys.stderr,
-        )
-    raise RunFailed(f"the torch run failed {cfg.failures.max_restarts + 1} time(s); see the messages above")
-
-
-def _watch(procs: list[Any]) -> tuple[int, int] | None:
-    """Wait for all ranks; on the first failure, stop the others. Returns (rank, exit code) or None."""
-    while True:
-        codes = [p.exitcode for p in procs]
-        bad = [(r, c) for r, c in enumerate(codes) if c not in (None, 0)]
-        if bad:
-            for p in procs:
-                if p.exitcode is None:
-                    p.kill()
-            for p in procs:
-                p.join()
-            return bad[0]
-        if all(c == 0 for c in codes):
-            return None
-        time.sleep(0.05)

@@ -13,7 +13,7 @@ dead peer, so the driver does not wait for them), starts W fresh actors and runs
 resumes from the run directory's last checkpoint. That directory must therefore be on a filesystem
 every node sees. A worker that stops answering (a hang) makes its peers raise ``WorkerTimeout`` after
 ``run.timeout_s``; that restarts the run the same way. Any other error in an actor is a bug or bad
-input and ends the run at once. At most ``failures.max_restarts`` restarts.
+input and ends the run at once. At most ``failures.max_restarts`` restarts (``runtime.supervisor``).
 """
 
 from __future__ import annotations
@@ -27,8 +27,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.distributed as dist
+
+from ..comm.torch_mixer import WorkerTimeout
 from ..config import Config
-from ..errors import RunFailed
+from ..errors import InputError, RunFailed
+from ..report import table
+from .supervisor import Failure, Group, Outcome, supervise
+from .torch_launch import init_process_group, torch_worker
 
 READY_TIMEOUT_S = 180.0  # how long W actors may take to be placed and to import torch
 DEATH_GRACE_S = 10.0  # after a worker raised: how long to wait for news of a peer that died first
@@ -41,7 +48,7 @@ class RayBackendError(RunFailed, RuntimeError):
 
 def _import_ray() -> Any:
     try:
-        import ray
+        import ray  # Ray is optional: only the Ray backend imports it
     except ImportError as exc:
         raise RayBackendError(
             "the ray backend needs Ray; install it with pip install 'surf-dist[ray]' (or use --backend local|torch)"
@@ -54,13 +61,13 @@ class RayWorker:
 
     def ready(self) -> str:
         """The node this actor runs on (returns once the actor is placed and its process is up)."""
-        import ray
+        import ray  # Ray is optional: only the Ray backend imports it
 
         return ray.util.get_node_ip_address()
 
     def address(self) -> tuple[str, int]:
         """This node's IP and a port free on it: the process group's rendezvous (actor 0 only)."""
-        import ray
+        import ray  # Ray is optional: only the Ray backend imports it
 
         with socket.socket() as s:
             s.bind(("", 0))
@@ -71,11 +78,6 @@ class RayWorker:
         self, cfg: Config, out: str | None, rank: int, world_size: int, init_method: str, cwd: str | None
     ) -> dict[str, Any] | None:
         """Train and evaluate as rank ``rank``; the coordinator (rank 0) returns the summary."""
-        import torch
-        import torch.distributed as dist
-
-        from .torch_backend import init_process_group, torch_worker
-
         if cwd is not None and os.path.isdir(cwd):
             os.chdir(cwd)  # relative paths in the config (graph files, traces, data roots) mean the driver's
         torch.set_num_threads(cfg.run.threads_per_worker or 1)  # Ray packs actors onto cores: one thread each
@@ -188,54 +190,72 @@ def _kill(ray: Any, actors: list[Any]) -> None:
             pass
 
 
-class _Restart(Exception):
-    """The run must restart: actor ``rank`` died or timed out waiting for a hung peer."""
+class RayGroup(Group):
+    """One attempt on Ray: W fresh actors that form one process group and run ``torch_worker``."""
 
-    def __init__(self, rank: int, reason: str) -> None:
-        super().__init__(f"Ray actor {rank} {reason}")
-        self.rank, self.reason = rank, reason
+    worker_name = "Ray actor"
 
+    def __init__(self, ray: Any, cfg: Config, out: str | None, attempt: int, progress: bool) -> None:
+        self.ray, self.cfg, self.out, self.attempt, self.progress = ray, cfg, out, attempt, progress
+        self.num_workers = cfg.run.workers
+        self.actors: list[Any] = []
+        self.refs: list[Any] = []
 
-def _timed_out(exc: BaseException) -> bool:
-    """Whether an actor's error is the torch backend's ``WorkerTimeout`` (a peer hung or vanished)."""
-    from . import torch_backend
+    def start(self) -> None:
+        self.actors = _start_actors(self.ray, self.cfg)
+        ip, port = self.ray.get(self.actors[0].address.remote())
+        if self.progress:
+            print(
+                f"surf-dist: {self.num_workers} Ray actors, process group at tcp://{ip}:{port}"
+                + (f" (restart {self.attempt})" if self.attempt else ""),
+                file=sys.stderr,
+            )
+        self.refs = [
+            a.run.remote(self.cfg, self.out, r, self.num_workers, f"tcp://{ip}:{port}", os.getcwd())
+            for r, a in enumerate(self.actors)
+        ]
 
-    timeout_cls = getattr(torch_backend, "WorkerTimeout", None)
-    cause = getattr(exc, "cause", exc)
-    return timeout_cls is not None and isinstance(cause, timeout_cls)
+    def _failure(self, rank: int, exc: BaseException) -> Failure:
+        ray = self.ray
+        if isinstance(exc, ray.exceptions.RayActorError):
+            return Failure(rank, f"died ({type(exc).__name__})", died=True)
+        cause = getattr(exc, "cause", exc)
+        if isinstance(cause, InputError):
+            return Failure(rank, "found bad input", input_problems=cause.problems)
+        if isinstance(cause, WorkerTimeout):
+            return Failure(rank, f"timed out waiting for its peers: {str(cause).splitlines()[0]}")
+        return Failure(rank, f"raised {type(cause).__name__}", details=str(exc))
 
-
-def _collect(ray: Any, refs: list[Any]) -> dict[str, Any] | None:
-    """Rank 0's result once every rank is done, else ``_Restart`` or the first actor's error.
-
-    A survivor's collective fails when its peer dies, possibly before Ray reports the death: after an
-    actor raised, wait up to ``DEATH_GRACE_S`` for news of a dead peer, which then names the failure."""
-    rank_of = {ref: r for r, ref in enumerate(refs)}
-    pending, results = list(refs), {}
-    while pending:
-        done, pending = ray.wait(pending, num_returns=1)
-        ref = done[0]
-        try:
-            results[rank_of[ref]] = ray.get(ref)
-        except ray.exceptions.RayActorError as exc:
-            raise _Restart(rank_of[ref], f"died ({type(exc).__name__})") from exc
-        except ray.exceptions.RayTaskError as exc:
+    def wait(self) -> Outcome:
+        """Every actor's result, or the first failure; after an actor raised, wait up to ``DEATH_GRACE_S``
+        for news of a peer that died first (a survivor's collective fails when its peer dies, possibly before
+        Ray reports the death)."""
+        ray = self.ray
+        rank_of = {ref: r for r, ref in enumerate(self.refs)}
+        pending, outcome = list(self.refs), Outcome()
+        while pending:
+            done, pending = ray.wait(pending, num_returns=1)
+            try:
+                outcome.results[rank_of[done[0]]] = ray.get(done[0])
+                continue
+            except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
+                failure = self._failure(rank_of[done[0]], exc)
             deadline = time.monotonic() + DEATH_GRACE_S
-            while pending and time.monotonic() < deadline:
-                left_s = max(0.0, deadline - time.monotonic())
-                more, pending = ray.wait(pending, num_returns=1, timeout=left_s)
+            while pending and not failure.died and time.monotonic() < deadline:
+                more, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
                 for other in more:
                     try:
                         ray.get(other)
                     except ray.exceptions.RayActorError as died:
-                        raise _Restart(rank_of[other], f"died ({type(died).__name__})") from died
+                        failure = self._failure(rank_of[other], died)
                     except ray.exceptions.RayTaskError:
                         pass
-            if _timed_out(exc):
-                first = str(getattr(exc, "cause", exc)).splitlines()[0]
-                raise _Restart(rank_of[ref], f"timed out waiting for its peers: {first}") from exc
-            raise RuntimeError(f"surf-dist: Ray actor {rank_of[ref]} failed:\n{exc}") from exc
-    return results[0]
+            outcome.failure = failure
+            return outcome
+        return outcome
+
+    def stop(self) -> None:
+        _kill(self.ray, self.actors)  # survivors may be blocked in a collective with a dead peer: do not wait
 
 
 def run_ray(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str, Any] | None:
@@ -249,37 +269,15 @@ def run_ray(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str
     try:
         _check_resources(ray, cfg)
         out_s = None if out is None else str(Path(out).resolve())
-        for attempt in range(cfg.failures.max_restarts + 1):
-            actors = _start_actors(ray, cfg)
-            try:
-                ip, port = ray.get(actors[0].address.remote())
-                if progress:
-                    print(
-                        f"surf-dist: {cfg.run.workers} Ray actors, process group at tcp://{ip}:{port}"
-                        + (f" (restart {attempt})" if attempt else ""),
-                        file=sys.stderr,
-                    )
-                refs = [
-                    a.run.remote(cfg, out_s, r, cfg.run.workers, f"tcp://{ip}:{port}", os.getcwd())
-                    for r, a in enumerate(actors)
-                ]
-                summary = _collect(ray, refs)
-            except _Restart as exc:
-                then = (
-                    f"restarting all {cfg.run.workers} actors from the last checkpoint"
-                    if attempt < cfg.failures.max_restarts
-                    else "no restarts left"
-                )
-                print(f"surf-dist: {exc}; {then}", file=sys.stderr)
-                continue
-            finally:
-                _kill(ray, actors)  # survivors may be blocked in a collective with a dead peer: do not wait
-            if progress and summary is not None:
-                from ..report import table
-
-                print(table(summary))
-            return summary
-        raise RunFailed(f"the Ray run failed {cfg.failures.max_restarts + 1} time(s); see the messages above")
+        results = supervise(
+            lambda attempt: RayGroup(ray, cfg, out_s, attempt, progress),
+            max_restarts=cfg.failures.max_restarts,
+            what="the Ray run",
+        )
+        summary = results[0]
+        if progress and summary is not None:
+            print(table(summary))
+        return summary
     finally:
         if started:
             ray.shutdown()

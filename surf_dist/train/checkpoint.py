@@ -15,30 +15,21 @@ from typing import Any
 
 import torch
 
+from ..atomic import fsync_dir, torch_save_atomic
+
 NAME, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 REQUIRED = ("step", "model", "optimizer", "duals", "history", "config")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def save(state: dict[str, Any], run_dir: str | Path) -> Path:
     """Write ``state`` atomically; the last good checkpoint survives a crash at any point."""
     run_dir = Path(run_dir)
-    final, previous, tmp = run_dir / NAME, run_dir / PREVIOUS, run_dir / f".{NAME}.tmp-{os.getpid()}"
-    with open(tmp, "wb") as fh:
-        torch.save(state, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
+    final, previous, tmp = run_dir / NAME, run_dir / PREVIOUS, run_dir / f".{NAME}.new"
+    torch_save_atomic(tmp, state)
     if final.exists():
         os.replace(final, previous)  # from here until the next rename, previous is the last good one
     os.replace(tmp, final)
-    _fsync_dir(run_dir)
+    fsync_dir(run_dir)
     return final
 
 

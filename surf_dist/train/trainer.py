@@ -1,38 +1,35 @@
-"""The coordinator loop: primal-dual meta-training of U-DGD over federated tasks (PAPER.md §3, Alg. 1).
+"""One step of primal-dual meta-training of U-DGD over federated tasks (PAPER.md §3, Alg. 1).
 
-Every worker runs this same loop on its own block of agents; it sees a ``Mixer``, never a backend.
+Every worker runs the same steps on its own block of agents; it sees a ``Mixer``, never a backend.
 Per step (one meta-train task): one U-DGD forward with fresh mini-batches, the held-out loss at the
 last layer, the descent constraints, the Lagrangian; backward through the messages; parameter
-gradients summed over workers; Adam on Θ; projected dual ascent on λ. The coordinator (worker 0)
-validates, keeps the best parameters, logs ``metrics.jsonl`` and writes checkpoints; all workers
-hold identical Θ and λ because they apply identical updates to identical reduced values.
+gradients summed over workers; Adam on Θ; projected dual ascent on λ. All workers hold identical Θ and
+λ because they apply identical updates to identical reduced values. The loop around the steps
+(validation, checkpoints, metrics) is ``train.loop``.
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import math
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from . import checkpoint
-from .comm.mixer import Mixer
-from .config import Config, save_config
-from .core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
-from .core.objective import correct_per_agent, loss_per_agent
-from .core.sampling import batch_indices, dropout_keep, initial_iterate, take_batch
-from .core.udgd import UDGD
-from .data.rng import keyed_seed
-from .data.tasks import TaskData
-from .failures import KillInjector, SilentSchedule
-from .problem import Problem
+from ..comm.mixer import Mixer
+from ..config import Config
+from ..core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
+from ..core.objective import loss_per_agent
+from ..core.sampling import batch_indices, dropout_keep, initial_iterate, take_batch
+from ..core.udgd import UDGD
+from ..data.rng import keyed_seed
+from ..data.tasks import TaskData
+from ..problem import Problem
+from .failures import SilentSchedule
 
 
 def build_model(cfg: Config, problem: Problem) -> UDGD:
@@ -77,11 +74,10 @@ class History:
 
 
 class Trainer:
-    """Meta-training on one worker. ``run_dir`` is used by the coordinator only."""
+    """Meta-training on one worker: the model, its optimiser, the duals, and one step at a time."""
 
-    def __init__(self, cfg: Config, mixer: Mixer, problem: Problem, run_dir: str | Path | None = None) -> None:
+    def __init__(self, cfg: Config, mixer: Mixer, problem: Problem) -> None:
         self.cfg, self.mixer, self.problem = cfg, mixer, problem
-        self.run_dir = Path(run_dir) if run_dir is not None else None
         self.model = build_model(cfg, problem).to(mixer.device)
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
@@ -95,7 +91,6 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] = copy.deepcopy(self.model.state_dict())
         self.step = 0
         self.silent = SilentSchedule(cfg.failures, seed=cfg.seed, num_agents=problem.num_agents)
-        self.killer = KillInjector(cfg.failures, seed=cfg.seed, num_workers=mixer.num_workers, run_dir=run_dir)
 
     @property
     def num_steps(self) -> int:
@@ -161,8 +156,6 @@ class Trainer:
     def train_step(self) -> dict[str, Any]:
         t0 = time.perf_counter()
         step = self.step
-        self.mixer.heartbeat(step)
-        self.killer.maybe_kill(self.mixer.rank, step)
         lag, slacks, fwd = self.compute_gradients(step)
         grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.train.grad_clip or math.inf)
         self.optimizer.step()
@@ -202,6 +195,15 @@ class Trainer:
                 losses.append(float(self.forward(self.model, task, "val", v, False).loss))
         return sum(losses) / len(losses)
 
+    def validate_and_keep_best(self) -> float:
+        """Validate after the step just taken; keep the parameters when they are the best so far."""
+        val = self.validate()
+        self.history.val.append({"step": self.step, "loss": val})
+        if val < self.history.best_val_loss:
+            self.history.best_val_loss, self.history.best_step = val, self.step
+            self.best_state = copy.deepcopy(self.model.state_dict())
+        return val
+
     def state(self) -> dict[str, Any]:
         return {
             "step": self.step,
@@ -224,74 +226,6 @@ class Trainer:
         if self.mixer.is_coordinator and state.get("ledger") is not None:
             self.mixer.ledger.load_state(state["ledger"])
 
-    def resume(self) -> bool:
-        """Continue from the run directory's last good checkpoint, if any (every worker reads it)."""
-        if self.run_dir is None:
-            return False
-        state = checkpoint.load(self.run_dir)
-        if state is None:
-            return False
-        self.load_state(state)
-        return True
-
-    def save(self) -> None:
-        state = self.state()  # collective: every worker takes part in gathering the ledger
-        if self.mixer.is_coordinator and self.run_dir is not None:
-            checkpoint.save(state, self.run_dir)
-
-    def fit(self, progress: bool = True) -> History:
-        cfg, coordinator = self.cfg, self.mixer.is_coordinator
-        if self.run_dir is not None and coordinator:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            save_config(cfg, self.run_dir / "config.json")
-        self.mixer.barrier()
-        resumed = self.resume()
-        metrics_fh = open(self.run_dir / "metrics.jsonl", "a") if (self.run_dir and coordinator) else None
-        bar = None
-        if progress and coordinator:
-            from tqdm import tqdm
-
-            bar = tqdm(
-                total=self.num_steps,
-                initial=self.step,
-                desc="meta-train",
-                unit="step",
-                dynamic_ncols=True,
-                mininterval=1.0,
-            )
-            if resumed:
-                bar.write(f"resumed from step {self.step}")
-        val_every = cfg.train.validate_every or cfg.data.num_meta_train
-        try:
-            while self.step < self.num_steps:
-                row = self.train_step()
-                if self.step % val_every == 0 or self.step == self.num_steps:
-                    val = self.validate()
-                    row["val_loss"] = val
-                    self.history.val.append({"step": self.step, "loss": val})
-                    if val < self.history.best_val_loss:
-                        self.history.best_val_loss, self.history.best_step = val, self.step
-                        self.best_state = copy.deepcopy(self.model.state_dict())
-                if metrics_fh is not None:
-                    metrics_fh.write(json.dumps(row) + "\n")
-                    metrics_fh.flush()
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(
-                        lag=f"{row['lagrangian']:.3f}",
-                        loss=f"{row['loss']:.3f}",
-                        viol=int(sum(s > 0 for s in row["slacks"])),
-                        val=f"{self.history.best_val_loss:.3f}",
-                    )
-                if self.step % cfg.train.checkpoint_every == 0 or "val_loss" in row or self.step == self.num_steps:
-                    self.save()
-        finally:
-            if bar is not None:
-                bar.close()
-            if metrics_fh is not None:
-                metrics_fh.close()
-        return self.history
-
     def eval_model(self) -> UDGD:
         """The parameters to evaluate: the best validated ones (``train.keep_best``) or the last."""
         if not self.cfg.train.keep_best:
@@ -302,32 +236,3 @@ class Trainer:
 
     def final_param_norms(self) -> dict[str, float]:
         return {name: float(p.detach().norm()) for name, p in self.model.named_parameters()}
-
-
-@torch.no_grad()
-def layer_metrics(trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool) -> dict[str, Any]:
-    """Per-layer held-out accuracy and loss (global), gradient norms and slacks on one meta-test task."""
-    mixer, n = trainer.mixer, trainer.problem.num_agents
-    fwd = trainer.forward(model, task, "test", step, with_silent)
-    num_samples = float(n * task.heldout_y.shape[1])
-    local = torch.stack(
-        [
-            torch.stack(
-                [
-                    correct_per_agent(w, task.heldout_x, task.heldout_y).sum(),
-                    loss_per_agent(w, task.heldout_x, task.heldout_y).sum(),
-                ]
-            )
-            for w in fwd.ws
-        ]
-    )
-    total = mixer.all_reduce_sum(local.to(torch.float64))
-    slacks = descent_slacks(fwd.norms, trainer.cfg.train.epsilon, trainer.cfg.train.constraint_form)
-    return {
-        "accuracy": (total[:, 0] / num_samples).tolist(),
-        "loss": (total[:, 1] / n).tolist(),
-        "grad_norm": fwd.norms.tolist(),
-        "slack": slacks.tolist(),
-        "w0": fwd.ws[0],
-        "num_silent": fwd.num_silent,
-    }

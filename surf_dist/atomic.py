@@ -1,0 +1,57 @@
+"""Atomic file writes: a reader (or a run resumed after a crash) sees the old file or the new one, never half.
+
+Every write goes to a temp file in the target's folder, is flushed and fsynced, renamed over the target
+(``os.replace`` is atomic on POSIX), and the folder is fsynced so that the rename itself survives a power
+cut. A failed write removes its temp file and leaves the target as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+
+
+def fsync_dir(path: str | Path) -> None:
+    """Make the folder's entries (a rename, a new file) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
+    """Call ``write(fh)`` on a temp file beside ``path``, then fsync and rename it to ``path``."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    fsync_dir(path.parent)
+    return path
+
+
+def write_text_atomic(path: str | Path, text: str) -> Path:
+    return write_atomic(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def write_json_atomic(path: str | Path, obj: Any) -> Path:
+    """``obj`` as indented JSON, one trailing newline."""
+    return write_text_atomic(path, json.dumps(obj, indent=2) + "\n")
+
+
+def torch_save_atomic(path: str | Path, obj: Any) -> Path:
+    return write_atomic(path, lambda fh: torch.save(obj, fh))

@@ -1,0 +1,80 @@
+"""``surf-dist train``: the run directory, then the configured backend.
+
+* ``local``: one process, ``LocalMixer`` (the oracle). With process kills configured, the run goes to a
+  forked child that the supervisor restarts from the last checkpoint (``failures.max_restarts``).
+* ``torch``: under ``torchrun`` each rank joins the process group from the environment; run from a plain
+  shell, ``surf-dist train --backend torch --workers N`` forks N local ranks itself (``torch_launch``).
+* ``ray``: the driver starts N actors that form a gloo group among themselves (``ray_driver``).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from ..comm.local import LocalMixer
+from ..config import Config, read_config
+from ..errors import InputError
+from ..problem import Problem
+from ..session import run_worker
+from .ray_driver import run_ray
+from .supervisor import ForkedGroup, supervise
+from .torch_launch import run_torch
+
+
+def run_local(cfg: Config, out: Path | None, progress: bool = True) -> dict[str, Any] | None:
+    """The whole run in this process; the summary."""
+    problem = Problem(cfg)
+    mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics, device=cfg.run.device)
+    return run_worker(cfg, mixer, problem, out, progress=progress, backend="local")
+
+
+def launch(cfg: Config, out: Path, progress: bool = True) -> None:
+    """Run ``train`` on the configured backend; the run directory gets config, metrics, summary."""
+    out.mkdir(parents=True, exist_ok=True)
+    _check_run_dir(cfg, out)
+    backend = cfg.run.backend
+    kills = bool(cfg.failures.kill or cfg.failures.kill_mtbf_steps)
+    if backend == "local":
+        if kills:
+            target = partial(_run_local_child, cfg=cfg, out=out, progress=progress)
+            supervise(
+                lambda attempt: ForkedGroup(target, 1, worker_name="worker process"),
+                max_restarts=cfg.failures.max_restarts,
+            )
+        else:
+            run_local(cfg, out, progress)
+    elif backend == "torch":
+        run_torch(cfg, out, progress=progress)
+    elif backend == "ray":
+        run_ray(cfg, out, progress=progress)
+
+
+def _run_local_child(rank: int, cfg: Config, out: Path, progress: bool) -> None:
+    run_local(cfg, out, progress)  # the summary stays in the run directory
+
+
+def _check_run_dir(cfg: Config, out: Path) -> None:
+    """A run directory holds one run: resuming it with a different config is an input error."""
+    saved = out / "config.json"
+    if not saved.exists():
+        return
+    old = read_config(saved).to_dict()
+    new = cfg.to_dict()
+    # how the run is executed may change on resume; what it computes may not
+    for d in (old, new):
+        d.pop("run", None)
+        d["failures"] = {
+            k: v for k, v in d["failures"].items() if k not in ("kill", "hang", "kill_mtbf_steps", "max_restarts")
+        }
+    if old != new:
+        diff = sorted(
+            f"{s}.{k}" for s in new if isinstance(new[s], dict) for k in new[s] if old.get(s, {}).get(k) != new[s][k]
+        )
+        raise InputError(
+            [
+                f"{out}: holds a run with another config (differs in {', '.join(diff) or 'seed'}); "
+                "fix: choose a new --out directory or delete this one"
+            ]
+        )

@@ -1,0 +1,109 @@
+"""Launching torch.distributed workers: under torchrun (this process is one rank) or as forked local ranks
+that ``supervise`` restarts from the last checkpoint when one dies (as torchrun --max-restarts does).
+
+A rank joins the default process group (gloo on CPU, nccl on GPUs), builds its ``TorchMixer`` for the
+placement of the problem's agents, and runs the same job as every backend (``session.run_worker``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from ..comm.torch_mixer import TorchMixer
+from ..config import Config, RunConfig, replace
+from ..problem import Problem
+from ..session import run_worker
+from .supervisor import ForkedGroup, free_port, supervise
+
+
+def init_process_group(
+    cfg_run: RunConfig, *, rank: int | None = None, world_size: int | None = None, init_method: str | None = None
+) -> None:
+    """Join the default process group: from torchrun's environment, or explicit (forked ranks, Ray actors)."""
+    backend = "nccl" if cfg_run.device == "cuda" else "gloo"
+    timeout = dt.timedelta(seconds=cfg_run.timeout_s)
+    if cfg_run.threads_per_worker:
+        torch.set_num_threads(cfg_run.threads_per_worker)
+    if rank is None:  # torchrun: the store of this restart attempt, under a prefix of its own, so that a
+        # restarted group never reads the addresses its dead predecessor left in a reused store
+        store, env_rank, env_world = next(dist.rendezvous("env://", timeout=timeout))
+        attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")
+        dist.init_process_group(
+            backend,
+            store=dist.PrefixStore(f"surf-dist/attempt-{attempt}", store),
+            rank=env_rank,
+            world_size=env_world,
+            timeout=timeout,
+        )
+    else:
+        assert world_size is not None, "an explicit rank needs an explicit world size"
+        dist.init_process_group(backend, init_method=init_method, rank=rank, world_size=world_size, timeout=timeout)
+
+
+def build_mixer(cfg: Config, problem: Problem) -> TorchMixer:
+    """This rank's Mixer once the process group exists (a GPU from LOCAL_RANK when ``run.device`` is cuda)."""
+    device = "cpu"
+    if cfg.run.device == "cuda":
+        device = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+        torch.cuda.set_device(device)
+    return TorchMixer(
+        placement=problem.placement(dist.get_world_size()),
+        num_agents=problem.num_agents,
+        semantics=cfg.failures.semantics,
+        device=device,
+    )
+
+
+def torch_worker(cfg: Config, out: Path | None, progress: bool, backend_name: str = "torch") -> dict[str, Any] | None:
+    """The body of one rank once the process group exists; the coordinator returns the summary."""
+    problem = Problem(cfg)
+    mixer = build_mixer(cfg, problem)
+    return run_worker(cfg, mixer, problem, out, progress=progress and mixer.is_coordinator, backend=backend_name)
+
+
+def forked_rank_threads(cfg: Config) -> int:
+    """torch threads of a forked rank: N forked ranks must not each start an OpenMP pool the machine's size."""
+    return cfg.run.threads_per_worker or max(1, (os.cpu_count() or 1) // cfg.run.workers)
+
+
+def join_forked_group(cfg: Config, rank: int, port: int) -> None:
+    """Before any tensor work in a forked rank: its thread count, then the group at tcp://127.0.0.1:PORT."""
+    torch.set_num_threads(forked_rank_threads(cfg))
+    init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
+
+
+def _forked_rank(rank: int, cfg: Config, out: Path | None, port: int, progress: bool) -> dict[str, Any] | None:
+    join_forked_group(cfg, rank, port)
+    summary = torch_worker(cfg, out, progress)
+    dist.destroy_process_group()
+    return summary
+
+
+def run_torch(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str, Any] | None:
+    """Under torchrun: this process is one rank. Otherwise fork ``run.workers`` local ranks and supervise
+    them; the coordinator's summary."""
+    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
+        world = int(os.environ["WORLD_SIZE"])
+        if cfg.run.workers not in (1, world):
+            print(f"surf-dist: run.workers={cfg.run.workers} ignored: torchrun started {world} ranks", file=sys.stderr)
+        cfg = replace(cfg, run={"workers": world})
+        init_process_group(cfg.run)
+        try:
+            return torch_worker(cfg, out, progress)
+        finally:
+            dist.destroy_process_group()
+
+    def group(attempt: int) -> ForkedGroup:
+        target = partial(_forked_rank, cfg=cfg, out=out, port=free_port(), progress=progress)
+        return ForkedGroup(target, cfg.run.workers)
+
+    results = supervise(group, max_restarts=cfg.failures.max_restarts, what="the torch run")
+    return results[0]

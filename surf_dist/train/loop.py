@@ -1,0 +1,88 @@
+"""The meta-training loop around ``Trainer.train_step``: resume, validate, keep the best parameters, log
+``metrics.jsonl``, write checkpoints, show progress, and inject the configured process kills.
+
+Every worker runs this loop; only the coordinator (worker 0) writes the run directory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tqdm import tqdm
+
+from ..config import save_config
+from . import checkpoint
+from .failures import KillInjector
+from .metrics import MetricsLog
+from .trainer import History, Trainer
+
+
+def resume(trainer: Trainer, run_dir: Path | None) -> bool:
+    """Continue from the run directory's last good checkpoint, if any (every worker reads it)."""
+    if run_dir is None:
+        return False
+    state = checkpoint.load(run_dir)
+    if state is None:
+        return False
+    trainer.load_state(state)
+    return True
+
+
+def save(trainer: Trainer, run_dir: Path | None) -> None:
+    state = trainer.state()  # collective: every worker takes part in gathering the ledger
+    if trainer.mixer.is_coordinator and run_dir is not None:
+        checkpoint.save(state, run_dir)
+
+
+def _progress_bar(trainer: Trainer, resumed: bool) -> tqdm:
+    bar = tqdm(
+        total=trainer.num_steps,
+        initial=trainer.step,
+        desc="meta-train",
+        unit="step",
+        dynamic_ncols=True,
+        mininterval=1.0,
+    )
+    if resumed:
+        bar.write(f"resumed from step {trainer.step}")
+    return bar
+
+
+def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> History:
+    """Meta-train to ``trainer.num_steps``; the history of every step (this run's and the resumed ones')."""
+    cfg, mixer = trainer.cfg, trainer.mixer
+    coordinator = mixer.is_coordinator
+    if run_dir is not None and coordinator:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.json")
+    mixer.barrier()
+    resumed = resume(trainer, run_dir)
+    killer = KillInjector(cfg.failures, seed=cfg.seed, num_workers=mixer.num_workers, run_dir=run_dir)
+    metrics = MetricsLog(run_dir / "metrics.jsonl") if (run_dir and coordinator) else None
+    bar = _progress_bar(trainer, resumed) if (progress and coordinator) else None
+    val_every = cfg.train.validate_every or cfg.data.num_meta_train
+    try:
+        while trainer.step < trainer.num_steps:
+            mixer.heartbeat(trainer.step)
+            killer.maybe_kill(mixer.rank, trainer.step)
+            row = trainer.train_step()
+            if trainer.step % val_every == 0 or trainer.step == trainer.num_steps:
+                row["val_loss"] = trainer.validate_and_keep_best()
+            if metrics is not None:
+                metrics.append(row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(
+                    lag=f"{row['lagrangian']:.3f}",
+                    loss=f"{row['loss']:.3f}",
+                    viol=int(sum(s > 0 for s in row["slacks"])),
+                    val=f"{trainer.history.best_val_loss:.3f}",
+                )
+            if trainer.step % cfg.train.checkpoint_every == 0 or "val_loss" in row or trainer.step == trainer.num_steps:
+                save(trainer, run_dir)
+    finally:
+        if bar is not None:
+            bar.close()
+        if metrics is not None:
+            metrics.close()
+    return trainer.history

@@ -1,0 +1,77 @@
+"""Re-evaluating trained runs on the local backend (the oracle): ``surf-dist evaluate`` and ``sweep-async``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_json_atomic
+from ..comm.local import LocalMixer
+from ..config import Config, load_config, read_config, replace
+from ..errors import InputError
+from ..problem import Problem
+from . import checkpoint
+from .evaluate import evaluate
+from .trainer import Trainer
+
+
+def _trained(run: Path, overrides: list[str]) -> tuple[Config, Any]:
+    """A finished run's config (with ``overrides``, on the local backend) and its last checkpoint."""
+    if not (run / "config.json").exists():
+        raise InputError([f"{run}: no config.json here (fix: give a run directory written by surf-dist train)"])
+    cfg = load_config(
+        None,
+        None,
+        overrides,
+        base=replace(read_config(run / "config.json"), run={"backend": "local", "workers": 1}),
+    )
+    state = checkpoint.load(run)
+    if state is None:
+        raise InputError([f"{run}: no usable checkpoint (fix: train the run to completion first)"])
+    return cfg, state
+
+
+def _evaluate_local(cfg: Config, state: Any) -> dict[str, Any]:
+    problem = Problem(cfg)
+    trainer = Trainer(cfg, LocalMixer(problem.num_agents, semantics=cfg.failures.semantics), problem)
+    trainer.load_state(state)
+    return evaluate(trainer, trainer.eval_model())
+
+
+def reevaluate(run: Path, overrides: list[str], out: Path | None, progress: bool = True) -> Path:
+    """Evaluate a trained run again (on the local backend, the oracle), e.g. with silent agents."""
+    cfg, state = _trained(run, overrides)
+    ev = _evaluate_local(cfg, state)
+    out = out or run / "evaluate.json"
+    write_json_atomic(out, {"run": str(run), "overrides": overrides, "backend": "local", "eval": ev})
+    if progress:
+        u = ev["udgd"]
+        print("U-DGD accuracy per layer:", " ".join(f"{a:.3f}" for a in u["accuracy_per_layer"]))
+        for name, b in ev["baselines"].items():
+            print(
+                f"{name.upper()}: {b['accuracy_at_udgd_rounds']:.3f} @ {u['rounds']} rounds, "
+                f"{b['accuracy_at_max_rounds']:.3f} @ {b['rounds'][-1]}"
+            )
+    return out
+
+
+def sweep_async(runs: list[Path], counts: list[int], overrides: list[str]) -> dict[str, Any]:
+    """Final U-DGD accuracy (mean ± std over meta-test tasks) vs silent agents per layer, per run."""
+    result: dict[str, Any] = {"counts": counts, "runs": {}}
+    print(f"{'run':<32} " + " ".join(f"{c:>12}" for c in counts))
+    for run in runs:
+        rows = []
+        for c in counts:
+            cfg, state = _trained(run, [*overrides, f"failures.num_async={c}", "eval.baselines=[]"])
+            u = _evaluate_local(cfg, state)["udgd"]
+            rows.append(
+                {
+                    "num_async": c,
+                    "accuracy": u["accuracy_per_layer"][-1],
+                    "std": u["accuracy_std_per_layer"][-1],
+                }
+            )
+        label = f"{run.name} ({'constrained' if cfg.train.constrained else 'unconstrained'})"
+        result["runs"][str(run)] = {"constrained": cfg.train.constrained, "points": rows}
+        print(f"{label:<32} " + " ".join(f"{r['accuracy']:.3f}±{r['std']:.3f}" for r in rows))
+    return result
