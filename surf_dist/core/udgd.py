@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from .filters import graph_filter
-from .protocol import Mixing
+from .protocol import Mixing, SilentAgents
 
 OUTPUTS = ("relu", "linear")
 NORMALISATIONS = ("none", "agent-batch")
@@ -119,18 +119,15 @@ class UDGD(nn.Module):
         x_ABP: torch.Tensor,
         y_AB: torch.Tensor,
         mixer: Mixing,
-        silent_N: torch.Tensor | None = None,
+        silent: SilentAgents | None = None,
         keep_AD: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """W_l from W_{l-1} (``layer`` counts from 1); ``keep_AD`` is the local update's dropout mask."""
-        filtered_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent_N=silent_N)
-        if silent_N is None:
-            live_A = torch.ones(w_AD.shape[0], dtype=torch.bool, device=w_AD.device)
-        else:
-            live_A = ~mixer.local_rows(silent_N)
+        filtered_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent=silent)
+        live_A = mixer.hosted_live(silent)
         z_AI = torch.cat([w_AD, batch_input(x_ABP, y_AB, self.num_classes)], dim=1)
         w_new_AD = filtered_AD - self.updates[layer - 1](z_AI, mixer, live_A, layer, keep_AD)
-        if silent_N is None:
+        if silent is None:
             return w_new_AD
         return torch.where(live_A[:, None], w_new_AD, w_AD)
 
@@ -139,7 +136,7 @@ class UDGD(nn.Module):
         mixer: Mixing,
         w0_AD: torch.Tensor,
         batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-        silent: Sequence[torch.Tensor | None] | None = None,
+        silent: Sequence[SilentAgents | None] | None = None,
         keep: Sequence[torch.Tensor] | None = None,
     ) -> list[torch.Tensor]:
         """[W_0, W_1, ..., W_L] (hosted rows). ``batches[l-1]`` feeds layer l; ``silent[l-1]`` is its silent set;
@@ -148,7 +145,7 @@ class UDGD(nn.Module):
         ws = [w0_AD]
         for layer in range(1, self.num_layers + 1):
             x_ABP, y_AB = batches[layer - 1]
-            silent_N = None if silent is None else silent[layer - 1]
+            silent_l = None if silent is None else silent[layer - 1]
             keep_AD = None if keep is None else keep[layer - 1]
-            ws.append(self.layer(layer, ws[-1], x_ABP, y_AB, mixer, silent_N, keep_AD))
+            ws.append(self.layer(layer, ws[-1], x_ABP, y_AB, mixer, silent_l, keep_AD))
         return ws
