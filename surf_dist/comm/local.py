@@ -61,9 +61,7 @@ class LocalMixer(Mixer):
             )
         return self._operators[dtype]
 
-    def shift(
-        self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None
-    ) -> torch.Tensor:
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
         live = None if silent is None else self.hosted_live(silent)
         x_eff = self.stale_or_zero(x_AD, live, hop)
         self.record_round("forward", layer, hop, silent, x_AD.shape[1], x_AD.element_size())

@@ -131,9 +131,7 @@ class Mixer(ABC):
 
     # -- the seam --------------------------------------------------------------------------------------
     @abstractmethod
-    def shift(
-        self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None
-    ) -> torch.Tensor:
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
         """Rows of S·X for the hosted agents, A × D."""
 
     @abstractmethod

@@ -233,9 +233,7 @@ class TorchMixer(Mixer):
         sent = [t for t in sends.values() if t.numel()]
         self.ledger.record_physical(direction, layer, hop, len(sent), sum(t.numel() * t.element_size() for t in sent))
 
-    def shift(
-        self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None
-    ) -> torch.Tensor:
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
         live_A = None if silent is None else self.hosted_live(silent)
         x_eff = self.stale_or_zero(x_AD, live_A, hop)
         self.record_round("forward", layer, hop, silent, x_AD.shape[1], x_AD.element_size())

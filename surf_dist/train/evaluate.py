@@ -73,6 +73,7 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
         for key in per_task:
             per_task[key].append(lm[key])
         silent_total += lm["num_silent"]
+
         def silent_for_round(r: int, t: int = t) -> SilentAgents | None:
             return trainer.silent.layer("test-baseline", t, r) if (f.in_eval and trainer.silent.active) else None
 
