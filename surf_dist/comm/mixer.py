@@ -23,9 +23,11 @@ torch.distributed ranks), and Ray actors that host ``TorchMixer`` workers.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
 import numpy as np
@@ -52,6 +54,7 @@ class Mixer(ABC):
         self.device = torch.device("cpu")  # where this worker's tensors live (a GPU under nccl)
         self._host(agents)
         self._stale: dict[int, torch.Tensor] = {}
+        self.recomputing = False  # inside the recomputation of a checkpointed layer
         # live masks per silent set (a set is asked once per group of rows, whatever the number of rounds)
         self._live: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
@@ -81,6 +84,38 @@ class Mixer(ABC):
     def reset_stale(self) -> None:
         """Forget cached values of silent senders (at the start of every unrolled forward pass)."""
         self._stale = {}
+
+    def stale_state(self) -> dict[str, dict[int, torch.Tensor]]:
+        """What ``stale`` semantics remembers, per hop (a shallow copy)."""
+        return {"stale": dict(self._stale)}
+
+    def load_stale_state(self, state: dict[str, dict[int, torch.Tensor]]) -> None:
+        self._stale = dict(state["stale"])
+
+    def recompute_contexts(self) -> tuple[AbstractContextManager[Any], AbstractContextManager[Any]]:
+        """Contexts of a checkpointed layer's forward and of its recomputation in the backward: the
+        recomputation starts from the stale values the forward started from (and leaves the current ones as
+        they were), and counts no logical message again: agents sent them once; the re-sent halo rows are the
+        simulator's own traffic (direction ``recompute``)."""
+        saved: dict[str, Any] = {}
+
+        @contextlib.contextmanager
+        def forward() -> Iterator[None]:
+            saved["state"] = self.stale_state()
+            yield
+
+        @contextlib.contextmanager
+        def recompute() -> Iterator[None]:
+            current = self.stale_state()
+            self.load_stale_state(saved["state"])
+            self.recomputing = True
+            try:
+                yield
+            finally:
+                self.recomputing = False
+                self.load_stale_state(current)
+
+        return forward(), recompute()
 
     # -- silent agents ---------------------------------------------------------------------------------------
     def live_of(self, silent: SilentAgents | None, name: Any, agents: np.ndarray) -> np.ndarray | None:
@@ -125,6 +160,8 @@ class Mixer(ABC):
         self, direction: str, layer: int, hop: int, silent: SilentAgents | None, dim: int, itemsize: int
     ) -> int:
         """Log the logical messages hosted live agents send in one round (sender-side accounting)."""
+        if self.recomputing:
+            return 0
         live_A = self.live_of(silent, "hosted", self.agents)
         live_E = None if live_A is None else live_A[self._edge_sender]
         return self.ledger.record_logical(direction, layer, hop, live_E, dim * itemsize)
@@ -153,6 +190,8 @@ class Mixer(ABC):
 
     def record_all_reduce(self, layer: int, t: torch.Tensor, num_senders: int) -> None:
         """Log an all-reduce of ``t`` as one logical message per contributing agent (direction ``allreduce``)."""
+        if self.recomputing:
+            return
         row = self.ledger.counts[(self.ledger.phase, "allreduce", layer, 0)]
         row[0] += num_senders
         row[1] += num_senders * t.numel() * t.element_size()

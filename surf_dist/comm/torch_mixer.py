@@ -170,6 +170,13 @@ class TorchMixer(Mixer):
         super().reset_stale()
         self._halo_stale = {}
 
+    def stale_state(self) -> dict[str, dict[int, torch.Tensor]]:
+        return {**super().stale_state(), "halo": dict(self._halo_stale)}
+
+    def load_stale_state(self, state: dict[str, dict[int, torch.Tensor]]) -> None:
+        super().load_stale_state(state)
+        self._halo_stale = dict(state["halo"])
+
     # -- the round ------------------------------------------------------------------------------------
     def _sent(self, silent: SilentAgents | None, peer: int) -> np.ndarray:
         """Positions (among the hosted agents) of the rows sent to ``peer`` this round: the live ones."""
@@ -231,6 +238,7 @@ class TorchMixer(Mixer):
 
     def _record_physical(self, direction: str, layer: int, hop: int, sends: dict[int, torch.Tensor]) -> None:
         sent = [t for t in sends.values() if t.numel()]
+        direction = "recompute" if self.recomputing else direction
         self.ledger.record_physical(direction, layer, hop, len(sent), sum(t.numel() * t.element_size() for t in sent))
 
     def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
@@ -255,6 +263,7 @@ class TorchMixer(Mixer):
         """In-place sum over ranks; physical bytes estimated as a ring all-reduce sends, 2 (W−1)/W × size."""
         self._run(f"all-reduce ({direction})", None, lambda: dist.all_reduce(t, group=self.group))
         nbytes = t.numel() * t.element_size()
+        direction = "recompute" if self.recomputing else direction
         self.ledger.record_physical(
             direction,
             0,

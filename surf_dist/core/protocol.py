@@ -8,7 +8,9 @@ with these members (``surf_dist.comm.Mixer`` implements them on every backend):
 * ``hosted_live(silent)``: which hosted agents are live (not in the silent set), A bools on the device;
 * ``all_reduce_sum(t, ledger_layer=, num_senders=)``: the sum over workers, differentiable; with
   ``ledger_layer`` it is part of the method (e.g. agent-batch normalisation) and is counted as such;
-* ``reset_stale()``: forget what silent senders last sent (at the start of an unrolled forward pass).
+* ``reset_stale()``: forget what silent senders last sent (at the start of an unrolled forward pass);
+* ``recompute_contexts()``: the two context managers of a ``torch.utils.checkpoint`` region (its forward, its
+  recomputation), so that a recomputed layer sees the state its first forward saw and is not counted twice.
 
 A silent set (``SilentAgents``) answers, for any global agent ids, which of them are silent at one layer;
 any worker can ask it about its own agents and its halo without ever forming an n-long mask.
@@ -16,7 +18,8 @@ any worker can ask it about its own agents and its halo without ever forming an 
 
 from __future__ import annotations
 
-from typing import Protocol
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import torch
 
@@ -44,3 +47,5 @@ class Mixing(Protocol):
     ) -> torch.Tensor: ...
 
     def reset_stale(self) -> None: ...
+
+    def recompute_contexts(self) -> tuple[AbstractContextManager[Any], AbstractContextManager[Any]]: ...

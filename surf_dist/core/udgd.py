@@ -18,11 +18,14 @@ Shapes: A hosted agents, D model dim, B batch, P features, C classes, I = D + B�
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from .constraints import local_gradient_square
 from .filters import graph_filter
 from .protocol import Mixing, SilentAgents
 
@@ -137,15 +140,54 @@ class UDGD(nn.Module):
         w0_AD: torch.Tensor,
         batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
         silent: Sequence[SilentAgents | None] | None = None,
-        keep: Sequence[torch.Tensor] | None = None,
+        keep: Callable[[int], torch.Tensor | None] | None = None,
     ) -> list[torch.Tensor]:
         """[W_0, W_1, ..., W_L] (hosted rows). ``batches[l-1]`` feeds layer l; ``silent[l-1]`` is its silent set;
-        ``keep[l-1]`` its dropout mask (training only)."""
+        ``keep(l)`` its dropout mask (training only)."""
+        ws, _ = self.unroll(mixer, w0_AD, [batches[0], *batches], silent, keep)
+        return ws
+
+    def unroll(
+        self,
+        mixer: Mixing,
+        w0_AD: torch.Tensor,
+        batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        silent: Sequence[SilentAgents | None] | None = None,
+        keep: Callable[[int], torch.Tensor | None] | None = None,
+        *,
+        recompute: bool = False,
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """[W_0, ..., W_L] and the hosted part of each ‖∇f̂(W_l; B_l)‖² (L + 1 values, for the descent
+        constraints). ``batches`` holds B_0..B_L: B_l feeds layer l and measures W_l; B_0 only measures W_0.
+
+        ``recompute``: each layer (with its gradient norm) is a ``torch.utils.checkpoint`` region: only the
+        iterates W_l are kept for the backward, a layer's intermediates are recomputed when its gradient is
+        needed. The values and gradients are those of the plain path; memory falls from O(L · A · (D + I))
+        activations to O(L · A · D) plus one layer's; a step costs one more forward.
+        """
         mixer.reset_stale()
         ws = [w0_AD]
+        squares = [local_gradient_square(w0_AD, *batches[0])]
         for layer in range(1, self.num_layers + 1):
-            x_ABP, y_AB = batches[layer - 1]
             silent_l = None if silent is None else silent[layer - 1]
-            keep_AD = None if keep is None else keep[layer - 1]
-            ws.append(self.layer(layer, ws[-1], x_ABP, y_AB, mixer, silent_l, keep_AD))
-        return ws
+
+            def step(
+                w_AD: torch.Tensor,
+                x_ABP: torch.Tensor,
+                y_AB: torch.Tensor,
+                layer: int = layer,
+                silent_l: Any = silent_l,
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+                keep_AD = None if keep is None else keep(layer)
+                w_new_AD = self.layer(layer, w_AD, x_ABP, y_AB, mixer, silent_l, keep_AD)
+                return w_new_AD, local_gradient_square(w_new_AD, x_ABP, y_AB)
+
+            if recompute and torch.is_grad_enabled():
+                w_new, square = checkpoint(
+                    step, ws[-1], *batches[layer], use_reentrant=False, context_fn=mixer.recompute_contexts
+                )
+            else:
+                w_new, square = step(ws[-1], *batches[layer])
+            ws.append(w_new)
+            squares.append(square)
+        return ws, torch.stack(squares)

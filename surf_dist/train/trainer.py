@@ -93,6 +93,12 @@ class Trainer:
         self.silent = SilentSchedule(cfg.failures, seed=cfg.seed, num_agents=problem.num_agents)
 
     @property
+    def recompute(self) -> bool:
+        """Per-layer recomputation (``model.recompute``; ``auto``: from 100,000 hosted agent-layers on)."""
+        setting = self.cfg.model.recompute
+        return setting == "on" or (setting == "auto" and len(self.mixer.agents) * self.cfg.model.num_layers >= 100_000)
+
+    @property
     def num_steps(self) -> int:
         return self.cfg.train.epochs * self.cfg.data.num_meta_train
 
@@ -135,12 +141,12 @@ class Trainer:
         keep = None
         if phase == "train" and self.cfg.model.dropout > 0:
             p = self.cfg.model.dropout
-            keep = [
-                dropout_keep(self.cfg.seed, phase, step, layer, agents, dim, p, dtype).to(device)
-                for layer in range(1, self.cfg.model.num_layers + 1)
-            ]
-        ws = model(self.mixer, w0, batches[1:], silent, keep)
-        norms = gradient_norms(self.mixer, ws, batches)
+
+            def keep(layer: int) -> torch.Tensor:  # drawn where it is used: a recomputed layer draws it again
+                return dropout_keep(self.cfg.seed, phase, step, layer, agents, dim, p, dtype).to(device)
+
+        ws, squares = model.unroll(self.mixer, w0, batches, silent, keep, recompute=self.recompute)
+        norms = gradient_norms(self.mixer, squares)
         loss_sum = loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum()
         if silent is None:
             loss = self.mixer.all_reduce_sum(loss_sum.reshape(1))[0] / n

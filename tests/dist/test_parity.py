@@ -112,6 +112,19 @@ CASES = [
     ),
     Case("agent-batch-w2", 2, ("model.normalisation=agent-batch",)),
     Case("agent-batch-silent-w3", 3, ("model.normalisation=agent-batch", "failures.num_async=1")),
+    # per-layer recomputation re-runs halo exchanges and all-reduces inside the backward
+    Case(
+        "recompute-stale-agent-batch-w3",
+        3,
+        (
+            "model.recompute=on",
+            "model.normalisation=agent-batch",
+            "failures.num_async=2",
+            "failures.semantics=stale",
+            "topology.spec=kregular:n=12,degree=3",
+            "topology.placement=mincut",
+        ),
+    ),
 ]
 
 

@@ -8,7 +8,13 @@ import pytest
 import torch
 
 from surf_dist.comm.local import LocalMixer
-from surf_dist.core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
+from surf_dist.core.constraints import (
+    descent_slacks,
+    dual_step,
+    gradient_norms,
+    lagrangian,
+    local_gradient_square,
+)
 from surf_dist.core.filters import graph_filter
 from surf_dist.core.objective import correct_per_agent, grad_per_agent, logits, loss_per_agent, model_dim
 from surf_dist.core.sampling import batch_indices, dropout_keep, initial_iterate
@@ -152,7 +158,7 @@ def test_gradient_norms_are_global_frobenius_of_mean_objective():
     """Catches norms taken per agent, or of the summed instead of the averaged objective."""
     w, x, y = _problem(num_agents=4)
     mixer = LocalMixer(4)
-    norms = gradient_norms(mixer, [w, 2 * w], [(x, y), (x, y)])
+    norms = gradient_norms(mixer, torch.stack([local_gradient_square(w, x, y), local_gradient_square(2 * w, x, y)]))
     w_ = w.clone().requires_grad_(True)
     loss_per_agent(w_, x, y).mean().backward()
     assert norms[0].item() == pytest.approx(w_.grad.norm().item(), rel=1e-10)
