@@ -176,6 +176,9 @@ class Mixer(ABC):
         """Differentiable sum over workers. With ``ledger_layer`` the reduction is model traffic (e.g. the
         agent-batch normalisation) and is recorded: each of ``num_senders`` hosted agents sends one message of t."""
 
+    def watch_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """Start summing these parameters' gradients during the backward (no-op with one worker)."""
+
     @abstractmethod
     def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
         """Sum ``p.grad`` over workers, in place (one flat bucket)."""

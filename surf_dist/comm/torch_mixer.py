@@ -23,10 +23,9 @@ import torch.distributed as dist
 
 from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator, halo_plan
+from .grad_buckets import BUCKET_NUMEL, GradientBuckets
 from .mixer import Mixer
 from .operator import RowsOperator
-
-BUCKET_NUMEL = 4 * 1024 * 1024  # parameter gradients are all-reduced in flat buckets of this many elements
 
 
 class WorkerTimeout(RuntimeError):
@@ -75,6 +74,7 @@ class TorchMixer(Mixer):
         group: Any = None,
         semantics: str = "zero",
         device: torch.device | str = "cpu",
+        timeout_s: float | None = None,
     ) -> None:
         rank, world = dist.get_rank(group), dist.get_world_size(group)
         if len(placement) != world:
@@ -92,6 +92,8 @@ class TorchMixer(Mixer):
         self._operators: dict[torch.dtype, RowsOperator] = {}
         self._halo_stale: dict[int, torch.Tensor] = {}
         self.comm_seconds = 0.0
+        self.timeout = None if timeout_s is None else dt.timedelta(seconds=timeout_s)
+        self._buckets: GradientBuckets | None = None
         self.step = -1
         self.store: dist.Store | None
         try:  # the rendezvous store outlives a hung main thread: it tells who fell behind
@@ -260,8 +262,12 @@ class TorchMixer(Mixer):
 
     # -- reductions -----------------------------------------------------------------------------------
     def raw_all_reduce(self, t: torch.Tensor, direction: str) -> None:
-        """In-place sum over ranks; physical bytes estimated as a ring all-reduce sends, 2 (W−1)/W × size."""
+        """In-place sum over ranks."""
         self._run(f"all-reduce ({direction})", None, lambda: dist.all_reduce(t, group=self.group))
+        self._record_ring(direction, t)
+
+    def _record_ring(self, direction: str, t: torch.Tensor) -> None:
+        """Physical bytes of an all-reduce of ``t``, estimated as a ring sends them: 2 (W−1)/W × size."""
         nbytes = t.numel() * t.element_size()
         direction = "recompute" if self.recomputing else direction
         self.ledger.record_physical(
@@ -277,7 +283,19 @@ class TorchMixer(Mixer):
             self.record_all_reduce(ledger_layer, t, num_senders)
         return _AllReduceSum.apply(t, self)
 
+    def watch_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """Sum the gradients of ``params`` over workers during every backward (``comm.grad_buckets``), on a
+        process group of their own (collective: every worker calls it once, in the same order)."""
+        if self.num_workers == 1:
+            return
+        ranks = None if self.group is None else dist.get_process_group_ranks(self.group)
+        group = dist.new_group(ranks=ranks, backend=dist.get_backend(self.group), timeout=self.timeout)
+        self._buckets = GradientBuckets(list(params), group, lambda flat: self._record_ring("params", flat))
+
     def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
+        if self._buckets is not None:
+            self._run("gradient all-reduce", None, self._buckets.finish)
+            return
         grads = [p.grad for p in params if p.grad is not None]
         bucket: list[torch.Tensor] = []
         for g in [*grads, None]:

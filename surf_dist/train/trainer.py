@@ -79,6 +79,7 @@ class Trainer:
     def __init__(self, cfg: Config, mixer: Mixer, problem: Problem) -> None:
         self.cfg, self.mixer, self.problem = cfg, mixer, problem
         self.model = build_model(cfg, problem).to(mixer.device)
+        mixer.watch_gradients(self.model.parameters())  # summed over workers while the backward runs
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=cfg.train.lr,
