@@ -6,8 +6,8 @@ point-to-point isend/irecv on an explicit ProcessGroup (gloo on CPU, nccl on GPU
 ``torch.autograd.Function`` whose backward sends the gradients of the received rows back along the
 reversed edges and adds them into the senders' rows: the meta-gradient flows through the messages.
 
-Shapes: A hosted agents, H halo rows (received), D model dimension; ``s_AC`` holds the hosted rows of S
-restricted to the columns C = [hosted agents, halo agents].
+Shapes: A hosted agents, H halo rows (received), D model dimension; ``operator()`` holds the hosted rows of S
+restricted to the columns C = [hosted agents, halo agents] (``comm.operator``: dense when small, else CSR).
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..graph import halo_plan
+from ..core.protocol import SilentAgents
+from ..graph import Graph, ShiftOperator, halo_plan
 from .mixer import Mixer
+from .operator import RowsOperator
 
 BUCKET_NUMEL = 4 * 1024 * 1024  # parameter gradients are all-reduced in flat buckets of this many elements
 
@@ -36,14 +37,14 @@ class _HaloExchange(torch.autograd.Function):
     """x_eff (A × D) ↦ halo (H × D): the live rows neighbouring ranks sent this round (zeros for silent ones)."""
 
     @staticmethod
-    def forward(ctx: Any, x_AD: torch.Tensor, mixer: TorchMixer, layer: int, hop: int, live_N: np.ndarray | None):
-        ctx.mixer, ctx.layer, ctx.hop, ctx.live_N = mixer, layer, hop, live_N
-        return mixer.exchange(x_AD, "forward", layer, hop, live_N)
+    def forward(ctx: Any, x_AD: torch.Tensor, mixer: TorchMixer, layer: int, hop: int, silent: Any):
+        ctx.mixer, ctx.layer, ctx.hop, ctx.silent = mixer, layer, hop, silent
+        return mixer.exchange(x_AD, "forward", layer, hop, silent)
 
     @staticmethod
     def backward(ctx: Any, g_HD: torch.Tensor):
         m = ctx.mixer
-        return m.exchange_back(g_HD.contiguous(), ctx.layer, ctx.hop, ctx.live_N), None, None, None, None
+        return m.exchange_back(g_HD.contiguous(), ctx.layer, ctx.hop, ctx.silent), None, None, None, None
 
 
 class _AllReduceSum(torch.autograd.Function):
@@ -83,12 +84,12 @@ class TorchMixer(Mixer):
         )
         self.placement, self.group = placement, group
         self.device = torch.device(device)
-        self.position = np.full(num_agents, -1, dtype=np.int64)  # global id -> row among hosted agents
-        self.position[self.agents] = np.arange(len(self.agents))
         self.send_rows: dict[int, np.ndarray] = {}  # peer -> global ids this rank sends to peer every round
+        self.send_pos: dict[int, np.ndarray] = {}  # peer -> their rows among the hosted agents
         self.recv_rows: dict[int, np.ndarray] = {}  # peer -> global ids received from peer (halo order)
         self.halo_agents = np.zeros(0, dtype=np.int64)
-        self.s_AC: torch.Tensor | None = None
+        self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # S_AC as CSR parts
+        self._operators: dict[torch.dtype, RowsOperator] = {}
         self._halo_stale: dict[int, torch.Tensor] = {}
         self.comm_seconds = 0.0
         self.step = -1
@@ -142,29 +143,56 @@ class TorchMixer(Mixer):
         return peer if self.group is None else dist.get_global_rank(self.group, peer)
 
     # -- graph ----------------------------------------------------------------------------------------
-    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor, placement: list[np.ndarray] | None = None) -> None:
-        super().set_graph(graph, s_NN, placement)
+    def set_graph(self, graph: Graph, shift: ShiftOperator, placement: list[np.ndarray] | None = None) -> None:
+        super().set_graph(graph, shift, placement)
         if placement is not None:
             self.placement = placement
-            self.position[:] = -1
-            self.position[self.agents] = np.arange(len(self.agents))
         plan = halo_plan(graph, self.placement)
         self.send_rows = {dst: rows for (src, dst), rows in plan.send.items() if src == self.rank}
+        self.send_pos = {peer: np.searchsorted(self.agents, rows) for peer, rows in self.send_rows.items()}
         self.recv_rows = {src: rows for (src, dst), rows in plan.send.items() if dst == self.rank}
         halo = [self.recv_rows[p] for p in sorted(self.recv_rows)]
         self.halo_agents = np.concatenate(halo) if halo else np.zeros(0, dtype=np.int64)
-        columns = np.concatenate([self.agents, self.halo_agents])
-        self.s_AC = s_NN[self.agents_t][:, torch.as_tensor(columns)].to(self.device)
+        self._rows = shift.rows(self.agents, np.concatenate([self.agents, self.halo_agents]))
+        self._operators = {}
         self.reset_stale()
+
+    def operator(self, dtype: torch.dtype) -> RowsOperator:
+        """S_AC (hosted rows; columns: hosted agents, then the halo) in ``dtype`` on this worker's device."""
+        assert self._rows is not None, "set_graph() first"
+        if dtype not in self._operators:
+            crow, col, value = self._rows
+            num_cols = len(self.agents) + len(self.halo_agents)
+            self._operators[dtype] = RowsOperator(crow, col, value, num_cols, dtype=dtype, device=self.device)
+        return self._operators[dtype]
 
     def reset_stale(self) -> None:
         super().reset_stale()
         self._halo_stale = {}
 
+    def stale_state(self) -> dict[str, dict[int, torch.Tensor]]:
+        return {**super().stale_state(), "halo": dict(self._halo_stale)}
+
+    def load_stale_state(self, state: dict[str, dict[int, torch.Tensor]]) -> None:
+        super().load_stale_state(state)
+        self._halo_stale = dict(state["halo"])
+
     # -- the round ------------------------------------------------------------------------------------
-    def _live_rows(self, rows: np.ndarray, live_N: np.ndarray | None) -> np.ndarray:
-        """Boolean mask over ``rows``: which of them are sent this round."""
-        return np.ones(len(rows), dtype=bool) if live_N is None else live_N[rows]
+    def _sent(self, silent: SilentAgents | None, peer: int) -> np.ndarray:
+        """Positions (among the hosted agents) of the rows sent to ``peer`` this round: the live ones."""
+        live = self.live_of(silent, ("send", peer), self.send_rows[peer])
+        return self.send_pos[peer] if live is None else self.send_pos[peer][live]
+
+    def _received(self, silent: SilentAgents | None) -> list[tuple[int, np.ndarray]]:
+        """(peer, positions in the halo) of the rows each peer sends this round, peers in halo order."""
+        out, offset = [], 0
+        for peer in sorted(self.recv_rows):
+            rows = self.recv_rows[peer]
+            live = self.live_of(silent, ("recv", peer), rows)
+            positions = offset + np.arange(len(rows))
+            out.append((peer, positions if live is None else positions[live]))
+            offset += len(rows)
+        return out
 
     def _p2p(self, sends: dict[int, torch.Tensor], recvs: dict[int, torch.Tensor]) -> None:
         ops = [dist.P2POp(dist.isend, t, self._global_rank(p), self.group) for p, t in sends.items() if t.numel()]
@@ -178,73 +206,64 @@ class TorchMixer(Mixer):
 
         self._run("halo exchange", sorted(set(sends) | set(recvs)), go)
 
-    def exchange(self, x_AD: torch.Tensor, direction: str, layer: int, hop: int, live_N: np.ndarray | None):
+    def exchange(self, x_AD: torch.Tensor, direction: str, layer: int, hop: int, silent: SilentAgents | None):
         """Send each peer the live rows it needs; return the halo rows (H × D, zeros where silent)."""
         x = x_AD.detach()
-        sends, recvs = {}, {}
-        for peer, rows in self.send_rows.items():
-            rows = rows[self._live_rows(rows, live_N)]
-            sends[peer] = x[torch.as_tensor(self.position[rows], device=x.device)].contiguous()
-        for peer, rows in self.recv_rows.items():
-            recvs[peer] = x.new_empty((int(self._live_rows(rows, live_N).sum()), x.shape[1]))
+        sends = {
+            peer: x[torch.as_tensor(self._sent(silent, peer), device=x.device)].contiguous() for peer in self.send_rows
+        }
+        received = self._received(silent)
+        recvs = {peer: x.new_empty((len(positions), x.shape[1])) for peer, positions in received}
         self._p2p(sends, recvs)
         self._record_physical(direction, layer, hop, sends)
         halo_HD = x.new_zeros((len(self.halo_agents), x.shape[1]))
-        offset = 0
-        for peer in sorted(self.recv_rows):
-            rows = self.recv_rows[peer]
-            live = self._live_rows(rows, live_N)
-            idx = torch.as_tensor(offset + np.nonzero(live)[0], device=x.device)
-            halo_HD[idx] = recvs[peer]
-            offset += len(rows)
+        for peer, positions in received:
+            halo_HD[torch.as_tensor(positions, device=x.device)] = recvs[peer]
         return halo_HD
 
-    def exchange_back(self, g_HD: torch.Tensor, layer: int, hop: int, live_N: np.ndarray | None) -> torch.Tensor:
+    def exchange_back(self, g_HD: torch.Tensor, layer: int, hop: int, silent: SilentAgents | None) -> torch.Tensor:
         """Backward of ``exchange``: return each received row's gradient to its owner; sum into own rows."""
-        self.record_round("backward", layer, hop, live_N, g_HD.shape[1], g_HD.element_size())
-        sends, recvs, offset = {}, {}, 0
-        for peer in sorted(self.recv_rows):
-            rows = self.recv_rows[peer]
-            live = self._live_rows(rows, live_N)
-            sends[peer] = g_HD[torch.as_tensor(offset + np.nonzero(live)[0], device=g_HD.device)].contiguous()
-            offset += len(rows)
-        for peer, rows in self.send_rows.items():
-            recvs[peer] = g_HD.new_empty((int(self._live_rows(rows, live_N).sum()), g_HD.shape[1]))
+        self.record_round("backward", layer, hop, silent, g_HD.shape[1], g_HD.element_size())
+        sends = {
+            peer: g_HD[torch.as_tensor(positions, device=g_HD.device)].contiguous()
+            for peer, positions in self._received(silent)
+        }
+        recvs = {peer: g_HD.new_empty((len(self._sent(silent, peer)), g_HD.shape[1])) for peer in self.send_rows}
         self._p2p(sends, recvs)
         self._record_physical("backward", layer, hop, sends)
         grad_AD = g_HD.new_zeros((len(self.agents), g_HD.shape[1]))
-        for peer, rows in self.send_rows.items():
-            rows = rows[self._live_rows(rows, live_N)]
-            grad_AD.index_add_(0, torch.as_tensor(self.position[rows], device=g_HD.device), recvs[peer])
+        for peer in self.send_rows:
+            grad_AD.index_add_(0, torch.as_tensor(self._sent(silent, peer), device=g_HD.device), recvs[peer])
         return grad_AD
 
     def _record_physical(self, direction: str, layer: int, hop: int, sends: dict[int, torch.Tensor]) -> None:
         sent = [t for t in sends.values() if t.numel()]
+        direction = "recompute" if self.recomputing else direction
         self.ledger.record_physical(direction, layer, hop, len(sent), sum(t.numel() * t.element_size() for t in sent))
 
-    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent_N: torch.Tensor | None = None) -> torch.Tensor:
-        assert self.s_AC is not None, "set_graph() first"
-        live_N = None if silent_N is None else (~silent_N).numpy()
-        x_eff = self.stale_or_zero(x_AD, None if live_N is None else torch.as_tensor(live_N[self.agents]), hop)
-        self.record_round("forward", layer, hop, live_N, x_AD.shape[1], x_AD.element_size())
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
+        live_A = None if silent is None else self.hosted_live(silent)
+        x_eff = self.stale_or_zero(x_AD, live_A, hop)
+        self.record_round("forward", layer, hop, silent, x_AD.shape[1], x_AD.element_size())
         if torch.is_grad_enabled() and x_eff.requires_grad:
-            halo = _HaloExchange.apply(x_eff, self, layer, hop, live_N)
+            halo = _HaloExchange.apply(x_eff, self, layer, hop, silent)
         else:
-            halo = self.exchange(x_eff, "forward", layer, hop, live_N)
+            halo = self.exchange(x_eff, "forward", layer, hop, silent)
         if self.semantics == "stale" and len(self.halo_agents):
             # receivers keep the last value each neighbour sent in this hop; silent senders' rows come from it
-            if live_N is not None:
+            live_H = self.live_of(silent, "halo", self.halo_agents)
+            if live_H is not None:
                 fill = self._halo_stale.get(hop, torch.zeros_like(halo))
-                live_H = torch.as_tensor(live_N[self.halo_agents], device=halo.device)
-                halo = torch.where(live_H[:, None], halo, fill)
+                halo = torch.where(torch.as_tensor(live_H, device=halo.device)[:, None], halo, fill)
             self._halo_stale[hop] = halo
-        return self.s_AC @ torch.cat([x_eff, halo], dim=0)
+        return self.operator(x_eff.dtype) @ torch.cat([x_eff, halo], dim=0)
 
     # -- reductions -----------------------------------------------------------------------------------
     def raw_all_reduce(self, t: torch.Tensor, direction: str) -> None:
         """In-place sum over ranks; physical bytes estimated as a ring all-reduce sends, 2 (W−1)/W × size."""
         self._run(f"all-reduce ({direction})", None, lambda: dist.all_reduce(t, group=self.group))
         nbytes = t.numel() * t.element_size()
+        direction = "recompute" if self.recomputing else direction
         self.ledger.record_physical(
             direction,
             0,

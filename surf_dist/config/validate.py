@@ -53,6 +53,7 @@ def validate_config(cfg: Config) -> list[str]:
     choice("model.init", m.init, INITS)
     choice("model.tap_init", m.tap_init, TAP_INITS)
     choice("model.dtype", m.dtype, ("float32", "float64"))
+    choice("model.recompute", m.recompute, ("auto", "on", "off"))
     positive("model.w0_std", m.w0_std, 0)
     if not 0 <= m.dropout < 1:
         p.append(f"model.dropout = {m.dropout}: must lie in [0, 1)")

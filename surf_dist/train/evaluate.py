@@ -14,6 +14,7 @@ import torch
 from ..core.baselines import BaselineSteps, run_baseline
 from ..core.constraints import descent_slacks
 from ..core.objective import correct_per_agent, loss_per_agent
+from ..core.protocol import SilentAgents
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
 from .trainer import Trainer
@@ -72,10 +73,9 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
         for key in per_task:
             per_task[key].append(lm[key])
         silent_total += lm["num_silent"]
-        masks = trainer.silent.masks("test-baseline", t, num_rounds) if f.in_eval else None
 
-        def silent_for_round(r: int, masks: list[torch.Tensor | None] | None = masks) -> torch.Tensor | None:
-            return None if masks is None else masks[r - 1]
+        def silent_for_round(r: int, t: int = t) -> SilentAgents | None:
+            return trainer.silent.layer("test-baseline", t, r) if (f.in_eval and trainer.silent.active) else None
 
         for name in e.baselines:
             with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
