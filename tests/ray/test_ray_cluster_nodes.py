@@ -149,6 +149,7 @@ def test_ray_head_and_second_node_with_token_auth(tmp_path: Path, cluster_env: d
         listed = check("nodes", str(START_TIMEOUT_S), "2")
         assert listed.returncode == 0, listed.stderr[-3000:]
         cpus = json.loads(listed.stdout.strip().splitlines()[-1])
+        assert sorted(cpus.values()) == [1, 1], f"expected 2 nodes of 1 CPU, got {cpus}"
 
         # a driver without the token (no RAY_AUTH_MODE, no RAY_AUTH_TOKEN) is refused, with the fix
         no_token = {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}
@@ -165,7 +166,6 @@ def test_ray_head_and_second_node_with_token_auth(tmp_path: Path, cluster_env: d
     local = local_summary(["run.ray_cpus_per_worker=1"], tmp_path / "local")
 
     # Assert
-    assert sorted(cpus.values()) == [1, 1], f"expected 2 nodes of 1 CPU, got {cpus}"
     assert refused.returncode == 1, refused.stdout[-2000:] + refused.stderr[-3000:]
     assert "InvalidAuthToken" in refused.stderr and "RAY_AUTH_MODE=token" in refused.stderr, refused.stderr[-3000:]
     assert not (runs / "refused" / "summary.json").exists()
