@@ -32,6 +32,27 @@ import numpy as np
 Key = tuple[str, str, int, int]
 FIELDS = ("logical_messages", "logical_bytes", "physical_messages", "physical_bytes")
 EDGE_DIRECTIONS = ("forward", "backward")
+# Every direction is one kind of traffic:
+#   agent         what agents send each other: neighbour messages, forward and backward
+#   coordination  collectives the method itself needs (agent-batch normalisation's all-reduces)
+#   simulator     what only the simulation needs: Θ's gradient all-reduce, the scalar all-reduces of losses,
+#                 norms and accuracies, re-sent rows of recomputed layers, gathers, broadcasts, checkpoints
+KIND_OF_DIRECTION = {
+    "forward": "agent",
+    "backward": "agent",
+    "allreduce": "coordination",
+    "params": "simulator",
+    "scalars": "simulator",
+    "recompute": "simulator",
+    "gather": "simulator",
+    "broadcast": "simulator",
+    "checkpoint": "simulator",
+}
+KINDS = ("agent", "coordination", "simulator")
+
+
+def _zero_row() -> np.ndarray:
+    return np.zeros(len(FIELDS), dtype=np.int64)
 
 
 class EdgeCounts:
@@ -72,7 +93,7 @@ class Ledger:
 
     def __init__(self, num_agents: int) -> None:
         self.num_agents = num_agents
-        self.counts: dict[Key, np.ndarray] = defaultdict(lambda: np.zeros(len(FIELDS), dtype=np.int64))
+        self.counts: dict[Key, np.ndarray] = defaultdict(_zero_row)
         self.edges = EdgeCounts(num_agents)
         # the current graph's directed edges sent by this worker's agents, and their counters
         self._edge_keys = np.zeros(0, dtype=np.int64)
@@ -142,15 +163,41 @@ class Ledger:
 
     def totals(self, phase_prefix: str | None = None, direction: str | None = None) -> dict[str, int]:
         """Sum of every counter, optionally restricted to phases starting with ``phase_prefix`` or one direction."""
+        return self._sum(
+            lambda key: (
+                (phase_prefix is None or key[0].startswith(phase_prefix)) and (direction is None or key[1] == direction)
+            )
+        )
+
+    def by_phase(self) -> dict[str, dict[str, int]]:
+        """Every counter summed per phase (all kinds of traffic; the phases partition the total)."""
+        phases = sorted({k[0] for k in self.counts})
+        return {p: self._sum(lambda key, p=p: key[0] == p) for p in phases}
+
+    def by_direction(self) -> dict[str, dict[str, int]]:
+        """Every counter summed per direction (the directions partition the total)."""
+        directions = sorted({k[1] for k in self.counts})
+        return {d: self._sum(lambda key, d=d: key[1] == d) for d in directions}
+
+    def by_kind(self) -> dict[str, dict[str, int]]:
+        """Every counter summed per kind of traffic: agent, coordination, simulator (``KIND_OF_DIRECTION``)."""
+        return {kind: self._sum(lambda key, kind=kind: KIND_OF_DIRECTION[key[1]] == kind) for kind in KINDS}
+
+    def _sum(self, keep: Any) -> dict[str, int]:
         total = np.zeros(len(FIELDS), dtype=np.int64)
-        for (phase, d, _, _), row in self.counts.items():
-            if (phase_prefix is None or phase.startswith(phase_prefix)) and (direction is None or d == direction):
+        for key, row in self.counts.items():
+            if keep(key):
                 total += row
         return dict(zip(FIELDS, (int(v) for v in total)))
 
-    def by_phase(self) -> dict[str, dict[str, int]]:
-        phases = sorted({k[0] for k in self.counts})
-        return {p: self.totals(phase_prefix=p) for p in phases}
+    def per_layer(self, phase: str, direction: str = "forward", field: str = "logical_bytes") -> dict[int, int]:
+        """One counter of ``phase`` and ``direction`` summed over hops, per layer (per round for baselines)."""
+        column = FIELDS.index(field)
+        out: dict[int, int] = defaultdict(int)
+        for (p, d, layer, _), row in self.counts.items():
+            if p == phase and d == direction:
+                out[layer] += int(row[column])
+        return dict(out)
 
     def edge_messages(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sender, receiver, counts K × 2 [forward, backward]) of every directed edge that carried a message."""

@@ -36,6 +36,7 @@ import torch
 from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator
 from .ledger import Ledger
+from .network import Emulator
 
 SEMANTICS = ("zero", "stale")
 
@@ -55,6 +56,7 @@ class Mixer(ABC):
         self._host(agents)
         self._stale: dict[int, torch.Tensor] = {}
         self.recomputing = False  # inside the recomputation of a checkpointed layer
+        self.emulator: Emulator | None = None  # network.emulate: hold every round for its modelled time
         # live masks per silent set (a set is asked once per group of rows, whatever the number of rounds)
         self._live: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
@@ -176,6 +178,10 @@ class Mixer(ABC):
         """Differentiable sum over workers. With ``ledger_layer`` the reduction is model traffic (e.g. the
         agent-batch normalisation) and is recorded: each of ``num_senders`` hosted agents sends one message of t."""
 
+    @abstractmethod
+    def all_reduce_max(self, t: torch.Tensor) -> torch.Tensor:
+        """The elementwise maximum over workers (the simulator's bookkeeping, not differentiable)."""
+
     def watch_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
         """Start summing these parameters' gradients during the backward (no-op with one worker)."""
 
@@ -211,11 +217,12 @@ class Mixer(ABC):
         return None if merged is None else merged.state()
 
     def merged_ledger(self) -> Ledger | None:
-        """The sum of every worker's ledger, on the coordinator."""
+        """The sum of every worker's ledger, on the coordinator (its own ledger holds the gathers it received,
+        this one included)."""
         states = self.gather_objects(self.ledger.state())
         if states is None:
             return None
         total = Ledger(self.num_agents)
-        for state in states:
+        for state in [self.ledger.state(), *states[1:]]:
             total.merge(state)
         return total

@@ -13,6 +13,7 @@ restricted to the columns C = [hosted agents, halo agents] (``comm.operator``: d
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -26,6 +27,10 @@ from ..graph import Graph, ShiftOperator, halo_plan
 from .grad_buckets import BUCKET_NUMEL, GradientBuckets
 from .mixer import Mixer
 from .operator import RowsOperator
+
+
+def _pickled_size(obj: Any) -> int:
+    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class WorkerTimeout(RuntimeError):
@@ -47,20 +52,22 @@ class _HaloExchange(torch.autograd.Function):
 
 
 class _AllReduceSum(torch.autograd.Function):
-    """Sum over ranks; backward sums the upstream gradients over ranks (exact for any downstream use)."""
+    """Sum over ranks; backward sums the upstream gradients over ranks (exact for any downstream use).
+    ``direction``: ``allreduce`` for the method's own collectives (layer ``layer``), ``scalars`` for the
+    simulator's (losses, norms, accuracies)."""
 
     @staticmethod
-    def forward(ctx: Any, t: torch.Tensor, mixer: TorchMixer):
-        ctx.mixer = mixer
+    def forward(ctx: Any, t: torch.Tensor, mixer: TorchMixer, direction: str, layer: int):
+        ctx.mixer, ctx.direction, ctx.layer = mixer, direction, layer
         out = t.detach().clone().contiguous()
-        mixer.raw_all_reduce(out, "scalars")
+        mixer.raw_all_reduce(out, direction, layer)
         return out
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor):
         out = g.detach().clone().contiguous()
-        ctx.mixer.raw_all_reduce(out, "scalars")
-        return out, None
+        ctx.mixer.raw_all_reduce(out, ctx.direction, ctx.layer)
+        return out, None, None, None
 
 
 class TorchMixer(Mixer):
@@ -244,6 +251,7 @@ class TorchMixer(Mixer):
         self.ledger.record_physical(direction, layer, hop, len(sent), sum(t.numel() * t.element_size() for t in sent))
 
     def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
+        started = time.perf_counter()
         live_A = None if silent is None else self.hosted_live(silent)
         x_eff = self.stale_or_zero(x_AD, live_A, hop)
         self.record_round("forward", layer, hop, silent, x_AD.shape[1], x_AD.element_size())
@@ -258,30 +266,42 @@ class TorchMixer(Mixer):
                 fill = self._halo_stale.get(hop, torch.zeros_like(halo))
                 halo = torch.where(torch.as_tensor(live_H, device=halo.device)[:, None], halo, fill)
             self._halo_stale[hop] = halo
-        return self.operator(x_eff.dtype) @ torch.cat([x_eff, halo], dim=0)
+        out = self.operator(x_eff.dtype) @ torch.cat([x_eff, halo], dim=0)
+        if self.emulator is not None and not self.recomputing:  # the round ends when the model says it does
+            ends = started + self.emulator.round_seconds(layer, hop, x_AD.shape[1] * x_AD.element_size())
+            time.sleep(max(0.0, ends - time.perf_counter()))
+        return out
 
     # -- reductions -----------------------------------------------------------------------------------
-    def raw_all_reduce(self, t: torch.Tensor, direction: str) -> None:
+    def raw_all_reduce(self, t: torch.Tensor, direction: str, layer: int = 0) -> None:
         """In-place sum over ranks."""
         self._run(f"all-reduce ({direction})", None, lambda: dist.all_reduce(t, group=self.group))
-        self._record_ring(direction, t)
+        self._record_ring(direction, t, layer)
 
-    def _record_ring(self, direction: str, t: torch.Tensor) -> None:
-        """Physical bytes of an all-reduce of ``t``, estimated as a ring sends them: 2 (W−1)/W × size."""
+    def _record_ring(self, direction: str, t: torch.Tensor, layer: int = 0) -> None:
+        """Physical bytes this worker sends in an all-reduce of ``t``, estimated as a ring sends them:
+        2 (W−1) messages of 1/W of the tensor each, 2 (W−1)/W × its size."""
         nbytes = t.numel() * t.element_size()
         direction = "recompute" if self.recomputing else direction
         self.ledger.record_physical(
             direction,
-            0,
+            layer,
             0,
             2 * (self.num_workers - 1),
             int(2 * (self.num_workers - 1) / self.num_workers * nbytes),
         )
 
     def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
-        if ledger_layer is not None:
-            self.record_all_reduce(ledger_layer, t, num_senders)
-        return _AllReduceSum.apply(t, self)
+        if ledger_layer is None:
+            return _AllReduceSum.apply(t, self, "scalars", 0)
+        self.record_all_reduce(ledger_layer, t, num_senders)
+        return _AllReduceSum.apply(t, self, "allreduce", ledger_layer)
+
+    def all_reduce_max(self, t: torch.Tensor) -> torch.Tensor:
+        out = t.detach().clone().contiguous()
+        self._run("all-reduce (max)", None, lambda: dist.all_reduce(out, op=dist.ReduceOp.MAX, group=self.group))
+        self._record_ring("scalars", out)
+        return out
 
     def watch_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
         """Sum the gradients of ``params`` over workers during every backward (``comm.grad_buckets``), on a
@@ -311,8 +331,10 @@ class TorchMixer(Mixer):
                 bucket = []
 
     def gather_objects(self, obj: Any) -> list[Any] | None:
-        out = [None] * self.num_workers if self.rank == 0 else None
+        out: list[Any] | None = [None] * self.num_workers if self.rank == 0 else None
         self._run("gather", None, lambda: dist.gather_object(obj, out, dst=self._global_rank(0), group=self.group))
+        if out is not None:  # counted by the receiver: what the other workers sent it
+            self.ledger.record_physical("gather", 0, 0, self.num_workers - 1, sum(map(_pickled_size, out[1:])))
         return out
 
     def broadcast_object(self, obj: Any) -> Any:
@@ -322,6 +344,9 @@ class TorchMixer(Mixer):
             [0],
             lambda: dist.broadcast_object_list(box, src=self._global_rank(0), group=self.group),
         )
+        if self.is_coordinator:
+            num_peers = self.num_workers - 1
+            self.ledger.record_physical("broadcast", 0, 0, num_peers, num_peers * _pickled_size(obj))
         return box[0]
 
     def barrier(self) -> None:

@@ -119,6 +119,8 @@ class EvalConfig:
     dfedavgm_local_steps: int = 5
     dfedavgm_momentum: float = 0.5
     dfedavgm_batch: int = 10
+    target_accuracy: float = 0.9
+    """Accuracy whose cost (rounds, simulated seconds, agent bytes) the summary and ``surf-dist report`` give."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -145,6 +147,32 @@ class FailureConfig:
     """Random kills with this mean number of steps between failures (0: off)."""
     max_restarts: int = 3
     """Restarts of a killed run (local supervisor and Ray driver; torchrun uses --max-restarts)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """The network model (``comm.network``): simulated seconds beside rounds and bytes, and deadlines."""
+
+    latency_ms: float = 0.0
+    """One-way latency of every directed link."""
+    bandwidth_mbps: float = 0.0
+    """Bandwidth of every directed link, Mbit/s (0: infinite)."""
+    link_spread: float = 0.0
+    """σ of a log-normal factor (mean 1) per directed link on its latency and, independently, its bandwidth,
+    keyed by (seed, sender, receiver); 0: identical links."""
+    links: str | None = None
+    """A CSV file of ``sender,receiver,latency_ms,bandwidth_mbps`` rows: those links' own values."""
+    compute_ms: float = 0.0
+    """Time of one local update per agent (U-DGD's local network; one gradient step of a baseline)."""
+    compute_spread: float = 0.0
+    """σ of a log-normal factor per agent on ``compute_ms``, fixed over the run (slow devices)."""
+    jitter: float = 0.0
+    """σ of a log-normal factor per (forward pass, layer, agent) on its link and compute times (stragglers)."""
+    deadline_ms: float = 0.0
+    """A round lasts at most this long, and so does a local update: an agent whose message would arrive later,
+    or whose update would end later, is silent for that layer (``failures.semantics`` applies). 0: none."""
+    emulate: bool = False
+    """The torch and Ray backends really hold each message for its modelled time (wall clock ≈ the model)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -175,6 +203,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     failures: FailureConfig = field(default_factory=FailureConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:

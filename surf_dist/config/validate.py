@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import re
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,7 @@ def validate_config(cfg: Config) -> list[str]:
         p.append("failures.num_async and failures.async_rate are both set: choose one")
     if f.trace is not None and not Path(f.trace).is_file():
         p.append(f"failures.trace = {f.trace!r}: file not found (fix: a CSV of step,layer,agent rows)")
+    p.extend(_network_problems(cfg))
     choice("run.backend", r.backend, BACKENDS)
     positive("run.workers", r.workers)
     positive("run.timeout_s", r.timeout_s, 1)
@@ -106,6 +108,61 @@ def validate_config(cfg: Config) -> list[str]:
         n = graph.number_of_nodes()
         if f.num_async >= n:
             p.append(f"failures.num_async = {f.num_async}: must be below the number of agents ({n})")
+        if cfg.network.links is not None and Path(cfg.network.links).is_file():
+            p.extend(_links_problems(Path(cfg.network.links), n))
     except InputError as exc:
         p.extend(f"topology.spec: {q}" for q in exc.problems)
     return p
+
+
+def _network_problems(cfg: Config) -> list[str]:
+    """``network.*``: every time, spread and bandwidth ≥ 0; the links file exists; emulation needs processes."""
+    net, p = cfg.network, []
+    for name in (
+        "latency_ms",
+        "bandwidth_mbps",
+        "link_spread",
+        "compute_ms",
+        "compute_spread",
+        "jitter",
+        "deadline_ms",
+    ):
+        value = getattr(net, name)
+        if not (value >= 0 and value < float("inf")):
+            p.append(f"network.{name} = {value!r}: must be a finite number ≥ 0")
+    if net.links is not None and not Path(net.links).is_file():
+        p.append(
+            f"network.links = {net.links!r}: file not found (fix: a CSV of sender,receiver,latency_ms,bandwidth_mbps)"
+        )
+    if net.emulate and cfg.run.backend == "local":
+        p.append(
+            "network.emulate = true with the local backend: only messages between processes can be held "
+            "(fix: --backend torch or ray)"
+        )
+    if net.deadline_ms and not (net.latency_ms or net.bandwidth_mbps or net.compute_ms or net.links):
+        p.append(
+            "network.deadline_ms is set but nothing takes time: set network.latency_ms, bandwidth_mbps or compute_ms"
+        )
+    return p
+
+
+def _links_problems(path: Path, num_agents: int) -> list[str]:
+    """Every problem of a links CSV, with its line: columns, agent ids in 0..n-1, values ≥ 0."""
+    columns = ("sender", "receiver", "latency_ms", "bandwidth_mbps")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not set(columns) <= set(reader.fieldnames):
+            return [f"network.links {path}: the header must name the columns {', '.join(columns)}"]
+        p = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                sender, receiver = int(row["sender"]), int(row["receiver"])
+                latency, bandwidth = float(row["latency_ms"]), float(row["bandwidth_mbps"])
+            except (TypeError, ValueError):
+                p.append(f"network.links {path} line {line}: expected two agent ids and two numbers, got {row}")
+                continue
+            if not (0 <= sender < num_agents and 0 <= receiver < num_agents):
+                p.append(f"network.links {path} line {line}: agents must lie in 0..{num_agents - 1}")
+            if not (latency >= 0 and bandwidth >= 0):
+                p.append(f"network.links {path} line {line}: latency_ms and bandwidth_mbps must be ≥ 0")
+        return p

@@ -31,7 +31,8 @@ def resume(trainer: Trainer, run_dir: Path | None) -> bool:
 def save(trainer: Trainer, run_dir: Path | None) -> None:
     state = trainer.state()  # collective: every worker takes part in gathering the ledger
     if trainer.mixer.is_coordinator and run_dir is not None:
-        checkpoint.save(state, run_dir)
+        path = checkpoint.save(state, run_dir)
+        trainer.mixer.ledger.record_physical("checkpoint", 0, 0, 1, path.stat().st_size)  # simulator traffic
 
 
 def _progress_bar(trainer: Trainer, resumed: bool) -> tqdm:

@@ -21,15 +21,19 @@ import torch
 from torch import nn
 
 from ..comm.mixer import Mixer
+from ..comm.network import Emulator
 from ..config import Config
 from ..core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
 from ..core.objective import loss_per_agent
+from ..core.protocol import SilentAgents
 from ..core.sampling import batch_indices, dropout_keep, initial_iterate, take_batch
 from ..core.udgd import UDGD
 from ..data.rng import keyed_seed
 from ..data.tasks import TaskData
+from ..graph import Graph
 from ..problem import Problem
 from .silent import SilentSchedule
+from .timing import network_model, with_deadline
 
 
 def build_model(cfg: Config, problem: Problem) -> UDGD:
@@ -92,6 +96,10 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] = copy.deepcopy(self.model.state_dict())
         self.step = 0
         self.silent = SilentSchedule(cfg.failures, seed=cfg.seed, num_agents=problem.num_agents)
+        self.network = network_model(cfg, problem.num_agents)
+        if cfg.network.emulate:
+            mixer.emulator = Emulator(self.network)
+        self.graph: Graph | None = None  # the current task's
 
     @property
     def recompute(self) -> bool:
@@ -107,6 +115,7 @@ class Trainer:
     def prepare(self, split: str, index: int) -> TaskData:
         """Point the Mixer at the task's graph and return this worker's agents' data."""
         tg = self.problem.graph(split, index)
+        self.graph = tg.graph
         self.mixer.set_graph(tg.graph, tg.shift, self.problem.placement(self.mixer.num_workers, split, index))
         task = self.problem.task(split, index, self.mixer.agents)
         if self.mixer.device.type == "cpu":
@@ -138,7 +147,10 @@ class Trainer:
         )
         w0 = initial_iterate(self.cfg.seed, phase, step, agents, dim, self.cfg.model.w0_std, dtype).to(device)
         batches = self.batches(task, phase, step)
-        silent = self.silent.layers(phase, step, self.cfg.model.num_layers) if with_silent else None
+        injected = self.silent.layers(phase, step, self.cfg.model.num_layers) if with_silent else None
+        silent = self.silent_sets(phase, step, injected, self.cfg.model.num_layers) if with_silent else None
+        if self.mixer.emulator is not None and self.graph is not None:
+            self.mixer.emulator.begin(self.graph, self.mixer.agents, phase, step, self.cfg.model.num_hops, 1, injected)
         keep = None
         if phase == "train" and self.cfg.model.dropout > 0:
             p = self.cfg.model.dropout
@@ -149,12 +161,20 @@ class Trainer:
         ws, squares = model.unroll(self.mixer, w0, batches, silent, keep, recompute=self.recompute)
         norms = gradient_norms(self.mixer, squares)
         loss_sum = loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum()
-        if silent is None:
+        if injected is None:
             loss = self.mixer.all_reduce_sum(loss_sum.reshape(1))[0] / n
             return Forward(ws, norms, loss, 0)
-        num_silent = sum(self.mixer.num_silent_hosted(s) for s in silent)
+        num_silent = sum(self.mixer.num_silent_hosted(s) for s in injected)
         total = self.mixer.all_reduce_sum(torch.stack([loss_sum, loss_sum.new_tensor(float(num_silent))]))
         return Forward(ws, norms, total[0] / n, int(round(float(total[1].detach()))))
+
+    def silent_sets(
+        self, phase: str, step: int, injected: list[SilentAgents | None] | None, num_layers: int, num_updates: int = 1
+    ) -> list[SilentAgents | None] | None:
+        """The silent sets of a pass: the injected ones and, with a deadline, the agents that miss it."""
+        assert self.graph is not None, "prepare() a task first"
+        num_bytes = self.problem.dim * self.problem.dtype.itemsize
+        return with_deadline(self.network, self.graph, num_bytes, phase, step, injected, num_layers, num_updates)
 
     # -- one meta-training step -------------------------------------------------------------------------
     def compute_gradients(self, step: int) -> tuple[torch.Tensor, torch.Tensor, Forward]:

@@ -35,6 +35,7 @@ from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config
 from surf_dist.problem import Problem
 from surf_dist.graph import halo_plan, traffic_per_round
+from surf_dist.train.timing import with_deadline
 from surf_dist.train.trainer import Trainer
 
 pytestmark = pytest.mark.dist
@@ -112,6 +113,19 @@ CASES = [
     ),
     Case("agent-batch-w2", 2, ("model.normalisation=agent-batch",)),
     Case("agent-batch-silent-w3", 3, ("model.normalisation=agent-batch", "failures.num_async=1")),
+    # network stragglers: agents whose messages miss the deadline are silent, decided by each worker alone
+    Case(
+        "deadline-stale-w3",
+        3,
+        (
+            "network.latency_ms=10",
+            "network.link_spread=1.0",
+            "network.deadline_ms=14",
+            "failures.semantics=stale",
+            "topology.spec=kregular:n=12,degree=3",
+            "topology.placement=mincut",
+        ),
+    ),
     # per-layer recomputation re-runs halo exchanges and all-reduces inside the backward
     Case(
         "recompute-stale-agent-batch-w3",
@@ -188,7 +202,9 @@ def _check_ledger(cfg: Config, oracle: Trainer, counts: dict, oracle_counts: dic
     row_bytes = problem.dim * itemsize
     plan = halo_plan(graph, problem.placement(num_workers))
     physical_all_live = traffic_per_round(graph, plan, problem.dim, itemsize)["physical"]["bytes"]
-    layers = oracle.silent.layers("train", 0, num_layers)
+    injected = oracle.silent.layers("train", 0, num_layers)
+    num_bytes = problem.dim * problem.dtype.itemsize
+    layers = with_deadline(oracle.network, graph, num_bytes, "train", 0, injected, num_layers)
     silent = None if layers is None else [s.mask(torch.arange(problem.num_agents)) for s in layers]
 
     forward = _round_keys(counts, "forward")
