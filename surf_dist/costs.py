@@ -24,7 +24,9 @@ def _cumulative(per_layer: dict[int, int], num_points: int, num_tasks: int) -> l
     return [0.0, *np.cumsum(values).tolist()]
 
 
-def to_target(accuracy: list[float], rounds: list[int], time_s: list[float], agent_bytes: list[float], target: float):
+def to_target(
+    accuracy: list[float], rounds: list[Any], time_s: list[float], agent_bytes: list[float], target: float
+) -> dict[str, Any] | None:
     """The cost of the first point whose accuracy reaches ``target`` (None when none does)."""
     for i, a in enumerate(accuracy):
         if a >= target:

@@ -191,6 +191,9 @@ class RunConfig:
     ray_gpus_per_worker: float = 0.0
     threads_per_worker: int = 0
     """torch threads per worker (0: leave torch's default)."""
+    tensorboard: bool = False
+    """Write TensorBoard scalars (losses, slacks, duals, seconds per step) to RUN/tensorboard beside metrics.jsonl
+    (needs ``pip install tensorboard``)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import re
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,8 @@ def validate_config(cfg: Config) -> list[str]:
     if f.trace is not None and not Path(f.trace).is_file():
         p.append(f"failures.trace = {f.trace!r}: file not found (fix: a CSV of step,layer,agent rows)")
     p.extend(_network_problems(cfg))
+    if r.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        p.append("run.tensorboard = true but TensorBoard is not installed (fix: pip install tensorboard)")
     choice("run.backend", r.backend, BACKENDS)
     positive("run.workers", r.workers)
     positive("run.timeout_s", r.timeout_s, 1)

@@ -13,7 +13,7 @@ from tqdm import tqdm
 from ..config import save_config
 from . import checkpoint
 from .failures import KillInjector
-from .metrics import MetricsLog
+from .metrics import MetricsLog, TensorBoardLog
 from .trainer import History, Trainer
 
 
@@ -60,6 +60,7 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
     resumed = resume(trainer, run_dir)
     killer = KillInjector(cfg.failures, seed=cfg.seed, num_workers=mixer.num_workers, run_dir=run_dir)
     metrics = MetricsLog(run_dir / "metrics.jsonl") if (run_dir and coordinator) else None
+    board = TensorBoardLog(run_dir, trainer.step) if (run_dir and coordinator and cfg.run.tensorboard) else None
     bar = _progress_bar(trainer, resumed) if (progress and coordinator) else None
     val_every = cfg.train.validate_every or cfg.data.num_meta_train
     try:
@@ -71,6 +72,8 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
                 row["val_loss"] = trainer.validate_and_keep_best()
             if metrics is not None:
                 metrics.append(row)
+            if board is not None:
+                board.append(row)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(
@@ -86,4 +89,6 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
             bar.close()
         if metrics is not None:
             metrics.close()
+        if board is not None:
+            board.close()
     return trainer.history
