@@ -251,7 +251,6 @@ class TorchMixer(Mixer):
         self.ledger.record_physical(direction, layer, hop, len(sent), sum(t.numel() * t.element_size() for t in sent))
 
     def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
-        started = time.perf_counter()
         live_A = None if silent is None else self.hosted_live(silent)
         x_eff = self.stale_or_zero(x_AD, live_A, hop)
         self.record_round("forward", layer, hop, silent, x_AD.shape[1], x_AD.element_size())
@@ -268,8 +267,7 @@ class TorchMixer(Mixer):
             self._halo_stale[hop] = halo
         out = self.operator(x_eff.dtype) @ torch.cat([x_eff, halo], dim=0)
         if self.emulator is not None and not self.recomputing:  # the round ends when the model says it does
-            ends = started + self.emulator.round_seconds(layer, hop, x_AD.shape[1] * x_AD.element_size())
-            time.sleep(max(0.0, ends - time.perf_counter()))
+            self.emulator.hold(layer, hop, x_AD.shape[1] * x_AD.element_size())
         return out
 
     # -- reductions -----------------------------------------------------------------------------------

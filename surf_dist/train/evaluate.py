@@ -125,7 +125,9 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
             injected = trainer.silent.layers("test-baseline", t, num_rounds) if f.in_eval else None
             sets = trainer.silent_sets("test-baseline", t, injected, num_rounds, num_updates) if f.in_eval else None
             if mixer.emulator is not None and trainer.graph is not None:
-                mixer.emulator.begin(trainer.graph, mixer.agents, "test-baseline", t, 1, num_updates, injected)
+                mixer.emulator.begin(
+                    trainer.graph, mixer.agents, "test-baseline", t, num_rounds, 1, num_updates, injected
+                )
             with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
                 timed = _seconds(trainer, "test-baseline", t, injected, num_rounds, 1, num_updates)
                 curve = run_baseline(

@@ -150,7 +150,8 @@ class Trainer:
         injected = self.silent.layers(phase, step, self.cfg.model.num_layers) if with_silent else None
         silent = self.silent_sets(phase, step, injected, self.cfg.model.num_layers) if with_silent else None
         if self.mixer.emulator is not None and self.graph is not None:
-            self.mixer.emulator.begin(self.graph, self.mixer.agents, phase, step, self.cfg.model.num_hops, 1, injected)
+            m = self.cfg.model
+            self.mixer.emulator.begin(self.graph, self.mixer.agents, phase, step, m.num_layers, m.num_hops, 1, injected)
         keep = None
         if phase == "train" and self.cfg.model.dropout > 0:
             p = self.cfg.model.dropout

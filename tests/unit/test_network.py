@@ -4,6 +4,7 @@ agents, and the ledger's kinds of traffic, each breakdown summing to its total."
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -122,13 +123,17 @@ def test_emulation_holds_a_round_for_its_modelled_time() -> None:
     graph = build_graph("ring:n=6", seed=0)
     model = NetworkModel(seed=0, num_agents=6, latency_s=0.02, bandwidth_bps=8e6, compute_s=0.005)
     emulator = Emulator(model)
-    emulator.begin(graph, np.array([0, 1, 2]), "test", 0, 2, 1, None)
-    assert emulator.round_seconds(1, 1, 1000) == pytest.approx(0.02 + 0.001)
-    assert emulator.round_seconds(1, 2, 1000) == pytest.approx(0.02 + 0.001 + 0.005)
+    emulator.begin(graph, np.array([0, 1, 2]), "test", 0, 1, 2, 1, None)
+    assert emulator.round_seconds(1, 1, 1000) == pytest.approx((0.02 + 0.001, 0.0))
+    assert emulator.round_seconds(1, 2, 1000) == pytest.approx((0.02 + 0.001, 0.005))
+    started = time.perf_counter()
+    emulator.hold(1, 1, 1000)
+    emulator.hold(1, 2, 1000)  # the last round of the last layer: its update is waited for too
+    assert time.perf_counter() - started == pytest.approx(2 * 0.021 + 0.005, abs=0.004)
 
     class NoOne:
         def mask(self, agents: torch.Tensor) -> torch.Tensor:
             return torch.ones_like(agents, dtype=torch.bool)
 
-    emulator.begin(graph, np.array([0, 1, 2]), "test", 0, 2, 1, [NoOne(), NoOne()])
-    assert emulator.round_seconds(1, 2, 1000) == 0.0
+    emulator.begin(graph, np.array([0, 1, 2]), "test", 0, 1, 2, 1, [NoOne(), NoOne()])
+    assert emulator.round_seconds(1, 2, 1000) == (0.0, 0.0)
