@@ -13,12 +13,13 @@ import sys
 import traceback
 from pathlib import Path
 
+from .atomic import write_json_atomic
 from .config import load_config
 from .errors import InputError, RunFailed
 from .graph import describe, format_description
 from .report_runs import report
 from .runtime.launch import launch
-from .train.reevaluate import reevaluate, sweep_async
+from .train.reevaluate import reevaluate, sweep, sweep_async
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -57,6 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--counts", default="0,2,4,6,8,10", help="silent agents per layer, comma separated")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     s.add_argument("--out", default=None, help="JSON file for the sweep (default: printed only)")
+
+    w = sub.add_parser("sweep", help="re-evaluate trained runs over the values of one setting (e.g. a deadline)")
+    w.add_argument("--run", required=True, action="append", help="run directory (repeat for several models)")
+    w.add_argument("--key", required=True, help="the setting, e.g. network.deadline_ms")
+    w.add_argument("--values", required=True, help="comma-separated values, e.g. 0,60,80,100")
+    w.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    w.add_argument("--out", default=None, help="JSON file for the sweep (default: printed only)")
 
     r = sub.add_parser("report", help="figures and a cost table of trained runs: accuracy vs rounds, bytes, seconds")
     r.add_argument("runs", nargs="+", metavar="RUN", help="run directories written by surf-dist train")
@@ -127,6 +135,14 @@ def cmd_topology(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep_key(args: argparse.Namespace) -> int:
+    values = [v.strip() for v in args.values.split(",") if v.strip()]
+    result = sweep([Path(r) for r in args.run], args.key, values, args.overrides)
+    if args.out:
+        write_json_atomic(Path(args.out), result)
+    return 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     result = report([Path(r) for r in args.runs], Path(args.out), args.target)
     print(result["markdown"], end="")
@@ -140,6 +156,7 @@ COMMANDS = {
     "sweep-async": cmd_sweep,
     "topology": cmd_topology,
     "report": cmd_report,
+    "sweep": cmd_sweep_key,
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from ..atomic import write_json_atomic
 from ..comm.local import LocalMixer
 from ..config import Config, load_config, read_config, replace
+from ..costs import add_costs
 from ..errors import InputError
 from ..problem import Problem
 from . import checkpoint
@@ -35,7 +36,9 @@ def _evaluate_local(cfg: Config, state: Any) -> dict[str, Any]:
     problem = Problem(cfg)
     trainer = Trainer(cfg, LocalMixer(problem.num_agents, semantics=cfg.failures.semantics), problem)
     trainer.load_state(state)
-    return evaluate(trainer, trainer.eval_model())
+    ev = evaluate(trainer, trainer.eval_model())
+    add_costs(ev, trainer.mixer.ledger, cfg.eval.target_accuracy)
+    return ev
 
 
 def reevaluate(run: Path, overrides: list[str], out: Path | None, progress: bool = True) -> Path:
@@ -74,4 +77,43 @@ def sweep_async(runs: list[Path], counts: list[int], overrides: list[str]) -> di
         label = f"{run.name} ({'constrained' if cfg.train.constrained else 'unconstrained'})"
         result["runs"][str(run)] = {"constrained": cfg.train.constrained, "points": rows}
         print(f"{label:<32} " + " ".join(f"{r['accuracy']:.3f}±{r['std']:.3f}" for r in rows))
+    return result
+
+
+def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str]) -> dict[str, Any]:
+    """U-DGD's final accuracy and simulated seconds, and every baseline's at U-DGD's rounds and at its last
+    round, for each value of one setting (e.g. ``network.deadline_ms``), per run; printed as a table."""
+    result: dict[str, Any] = {"key": key, "values": values, "runs": {}}
+    for run in runs:
+        rows = []
+        for value in values:
+            cfg, state = _trained(run, [*overrides, f"{key}={value}"])
+            ev = _evaluate_local(cfg, state)
+            u = ev["udgd"]
+            row: dict[str, Any] = {
+                "value": value,
+                "udgd": {
+                    "accuracy": u["accuracy_per_layer"][-1],
+                    "time_s": u["time_s"][-1],
+                    "deadline_misses": sum(u["deadline_misses_per_layer"]),
+                },
+            }
+            for name, b in ev["baselines"].items():
+                row[name] = {
+                    "accuracy_at_udgd_rounds": b["accuracy_at_udgd_rounds"],
+                    "accuracy": b["accuracy"][-1],
+                    "time_s": b["time_s"][-1],
+                    "deadline_misses": b["deadline_misses"],
+                }
+            rows.append(row)
+        result["runs"][str(run)] = rows
+        print(f"{run}: {key}")
+        for row in rows:
+            cells = [f"U-DGD {row['udgd']['accuracy']:.3f} in {row['udgd']['time_s']:.3g} s"]
+            cells += [
+                f"{name.upper()} {r['accuracy_at_udgd_rounds']:.3f} / {r['accuracy']:.3f} in {r['time_s']:.3g} s"
+                for name, r in row.items()
+                if name not in ("value", "udgd")
+            ]
+            print(f"  {row['value']:>10}: " + "; ".join(cells))
     return result

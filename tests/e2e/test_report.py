@@ -73,3 +73,20 @@ def test_tensorboard_scalars_one_per_step(runs: list[Path]) -> None:
     assert [e.step for e in events] == [r["step"] for r in rows]
     assert [e.value for e in events] == pytest.approx([r["lagrangian"] for r in rows], rel=1e-6)
     assert not (runs[1] / "tensorboard").exists()
+
+
+@pytest.mark.timeout(300)
+def test_sweep_over_a_deadline(runs: list[Path], tmp_path: Path) -> None:
+    """Catches a sweep that ignores its key, or a deadline that neither silences agents nor shortens rounds."""
+    out = tmp_path / "sweep.json"
+    r = subprocess.run(
+        ["surf-dist", "sweep", "--run", str(runs[0]), "--key", "network.deadline_ms", "--values", "0,60",
+         "--set", "network.link_spread=0.5", "--out", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(out.read_text())["runs"][str(runs[0])]
+    assert [row["value"] for row in rows] == ["0", "60"]
+    none, tight = rows
+    assert none["udgd"]["deadline_misses"] == 0 < tight["udgd"]["deadline_misses"]
+    assert tight["udgd"]["time_s"] < none["udgd"]["time_s"] and tight["dgd"]["time_s"] < none["dgd"]["time_s"]
