@@ -16,7 +16,7 @@ import torch
 
 from .config import Config
 from .data.tasks import TaskData, TaskSource
-from .graph import Graph, ShiftOperator, build_graph, place, shift_matrix
+from .graph import Graph, ShiftOperator, build_graph, place, shift_matrix, star_shift
 
 SPLIT_CODES = {"meta-train": 0, "meta-val": 1, "meta-test": 2}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -29,6 +29,7 @@ CACHE_EDGES = 4_000_000  # the graphs and placements kept for reuse hold about t
 class TaskGraph:
     graph: Graph
     shift: ShiftOperator  # S, sparse, float64
+    baseline_shift: ShiftOperator | None = None  # the baselines' own S (the star's FedAvg), else ``shift``
 
 
 class _Cache(OrderedDict):
@@ -101,6 +102,9 @@ class Problem:
             )
         else:
             graph = self.base_graph
+        if self.cfg.model.variant == "star":
+            uploads = self.cfg.model.uploads_per_round
+            return TaskGraph(graph, star_shift(graph, uploads), star_shift(graph, uploads, "fedavg"))
         return TaskGraph(graph, shift_matrix(graph, self.cfg.topology.normalisation))
 
     def task(self, split: str, index: int, agents: np.ndarray) -> TaskData:

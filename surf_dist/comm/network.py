@@ -161,7 +161,7 @@ class Emulator:
 
     def __init__(self, model: NetworkModel) -> None:
         self.model = model
-        self._pass: tuple[Graph, np.ndarray, str, int, int, int, int, list[Any] | None] | None = None
+        self._pass: tuple[Graph, np.ndarray, str, int, int, int, int, Any] | None = None
         self._started, self._virtual = 0.0, 0.0
 
     def begin(
@@ -173,18 +173,19 @@ class Emulator:
         num_layers: int,
         num_hops: int,
         num_updates: int,
-        injected: list[Any] | None,
+        exchanges: Any,
     ) -> None:
-        """A forward pass starts now: its graph, the hosted agents, its keys, and the injected silent sets."""
-        self._pass = (graph, agents, phase, step, num_layers, num_hops, num_updates, injected)
+        """A forward pass starts now: its graph, the hosted agents, its keys, and who sends and computes in each
+        exchange (``quiet(layer, hop)``, ``idle(layer)``: the injected silent sets, the star's non-uploaders)."""
+        self._pass = (graph, agents, phase, step, num_layers, num_hops, num_updates, exchanges)
         self._started, self._virtual = time.perf_counter(), 0.0
 
     def round_seconds(self, layer: int, hop: int, num_bytes: int) -> tuple[float, float]:
         """(the round's message time, the local update after it: 0 unless it is the layer's last round)."""
         if self._pass is None:
             return 0.0, 0.0
-        graph, agents, phase, step, _, num_hops, num_updates, injected = self._pass
-        silent = None if injected is None else injected[layer - 1]
+        graph, agents, phase, step, _, num_hops, num_updates, exchanges = self._pass
+        silent = exchanges.quiet(layer, hop)
         indptr, indices, _ = graph.csr
         counts = indptr[agents + 1] - indptr[agents]
         starts = np.repeat(indptr[agents] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
@@ -198,7 +199,8 @@ class Emulator:
         message = min(self.model.deadline_s, float(tau.max(initial=0.0)))
         if hop < num_hops:
             return message, 0.0
-        hosted = agents if silent is None else agents[~silent.mask(torch.as_tensor(agents)).numpy()]
+        idle = exchanges.idle(layer)
+        hosted = agents if idle is None else agents[~idle.mask(torch.as_tensor(agents)).numpy()]
         compute = self.model.compute_seconds(hosted, phase, step, layer, num_updates)
         return message, min(self.model.deadline_s, float(compute.max(initial=0.0)))
 

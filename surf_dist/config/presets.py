@@ -20,6 +20,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": {"num_layers": 3, "num_hops": 2, "batch_size": 5},
         "train": {"epochs": 2, "checkpoint_every": 4, "lr": 3e-3},
     },
+    # the paper's star / classical FL set-up (eq. 13): a server and 99 clients, 10 uploads per round, K = 1
+    "star": {
+        "topology": {"spec": "star:n=100"},
+        "model": {"variant": "star", "num_hops": 1, "uploads_per_round": 10},
+        "train": {"epsilon": 0.1, "lr": 1e-3},
+        "eval": {"baselines": ["fedavg"]},
+    },
     # the paper's scale (PAPER.md §3): CIFAR-10 ResNet-18 features, 600 tasks; for a GPU
     "paper": {
         "data": {

@@ -66,6 +66,11 @@ class ModelConfig:
     """W_0 ~ N(0, w0_std²) drawn fresh per forward pass (the paper's code: 5)."""
     dtype: str = "float32"
     """``float32`` | ``float64``."""
+    variant: str = "decentralized"
+    """``decentralized`` (the paper's eq. 11) | ``star``: classical FL (eq. 13) on a ``star:n=N`` graph, agent 0 a
+    server that only aggregates, ``uploads_per_round`` clients uploading per round, K = 1."""
+    uploads_per_round: int = 10
+    """M, clients that upload to the server in each round of the star variant (drawn per round, keyed)."""
     recompute: str = "auto"
     """Per-layer recomputation in meta-training (``torch.utils.checkpoint``): ``on`` | ``off`` | ``auto`` (on from
     100,000 hosted agent-layers, e.g. 10,000 agents × 10 layers on one worker). Same values and gradients;
@@ -119,6 +124,10 @@ class EvalConfig:
     dfedavgm_local_steps: int = 5
     dfedavgm_momentum: float = 0.5
     dfedavgm_batch: int = 10
+    fedavg_step: float = 1.0
+    """FedAvg (star variant): local SGD step of the uploading clients."""
+    fedavg_local_steps: int = 5
+    """FedAvg: local steps per round (with ``dfedavgm_momentum`` and ``dfedavgm_batch``)."""
     target_accuracy: float = 0.9
     """Accuracy whose cost (rounds, simulated seconds, agent bytes) the summary and ``surf-dist report`` give."""
 

@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..core.baselines import BASELINES
+import numpy as np
+
+from ..core.baselines import BASELINES, STAR_BASELINES
 from ..core.constraints import FORMS
-from ..core.udgd import INITS, NORMALISATIONS, OUTPUTS, TAP_INITS
+from ..core.udgd import INITS, NORMALISATIONS, OUTPUTS, TAP_INITS, VARIANTS
 from ..data.tasks import validate_data_spec
 from ..errors import InputError
 from ..graph import NORMALISATIONS as GSO
@@ -79,6 +81,7 @@ def validate_config(cfg: Config) -> list[str]:
     if f.trace is not None and not Path(f.trace).is_file():
         p.append(f"failures.trace = {f.trace!r}: file not found (fix: a CSV of step,layer,agent rows)")
     p.extend(_network_problems(cfg))
+    p.extend(_variant_problems(cfg))
     if r.tensorboard and importlib.util.find_spec("tensorboard") is None:
         p.append("run.tensorboard = true but TensorBoard is not installed (fix: pip install tensorboard)")
     choice("run.backend", r.backend, BACKENDS)
@@ -111,6 +114,12 @@ def validate_config(cfg: Config) -> list[str]:
         n = graph.number_of_nodes()
         if f.num_async >= n:
             p.append(f"failures.num_async = {f.num_async}: must be below the number of agents ({n})")
+        if m.variant == "star" and not (graph.number_of_edges() == n - 1 and np.all(graph.u == 0)):
+            p.append(
+                f"model.variant = star needs a star graph with the server as agent 0 (fix: topology.spec=star:n={n})"
+            )
+        if m.variant == "star" and not 1 <= m.uploads_per_round <= n - 1:
+            p.append(f"model.uploads_per_round = {m.uploads_per_round}: must lie in 1..{n - 1} (the clients)")
         if cfg.network.links is not None and Path(cfg.network.links).is_file():
             p.extend(_links_problems(Path(cfg.network.links), n))
     except InputError as exc:
@@ -169,3 +178,22 @@ def _links_problems(path: Path, num_agents: int) -> list[str]:
             if not (latency >= 0 and bandwidth >= 0):
                 p.append(f"network.links {path} line {line}: latency_ms and bandwidth_mbps must be ≥ 0")
         return p
+
+
+def _variant_problems(cfg: Config) -> list[str]:
+    """The star variant's own rules: K = 1, zero semantics, FedAvg as its baseline (and FedAvg only there)."""
+    m, p = cfg.model, []
+    if m.variant not in VARIANTS:
+        return [f"model.variant = {m.variant!r}: unknown; use one of {', '.join(VARIANTS)}"]
+    star = m.variant == "star"
+    if star and m.num_hops != 1:
+        p.append(f"model.num_hops = {m.num_hops}: the star variant has one hop per layer (fix: model.num_hops=1)")
+    if star and cfg.failures.semantics != "zero":
+        p.append("failures.semantics = stale: the star variant reads a client that does not upload as 0 (use zero)")
+    wrong = [b for b in cfg.eval.baselines if (b in STAR_BASELINES) != star]
+    if wrong:
+        allowed = STAR_BASELINES if star else tuple(b for b in BASELINES if b not in STAR_BASELINES)
+        p.append(
+            f"eval.baselines = {list(cfg.eval.baselines)}: with model.variant = {m.variant} use {', '.join(allowed)}"
+        )
+    return p

@@ -23,7 +23,8 @@ from .objective import correct_per_agent, grad_per_agent
 from .protocol import Mixing, SilentAgents
 from .sampling import batch_indices, take_batch
 
-BASELINES = ("dgd", "dsgd", "dfedavgm")
+BASELINES = ("dgd", "dsgd", "dfedavgm", "fedavg")
+STAR_BASELINES = ("fedavg",)  # the star variant's: its rounds model uploads, the decentralised ones do not
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +38,8 @@ class BaselineSteps:
     dfedavgm_local_steps: int
     dfedavgm_momentum: float
     dfedavgm_batch: int
+    fedavg_step: float
+    fedavg_local_steps: int
 
     @classmethod
     def from_config(cls, settings: object) -> BaselineSteps:
@@ -56,8 +59,10 @@ def run_baseline(
     seed: int,
     step_index: int,
     silent_for_round: Callable[[int], SilentAgents | None] = lambda r: None,
+    muted_for_exchange: Callable[[int, int], SilentAgents | None] | None = None,
 ) -> list[float]:
-    """Held-out accuracy (all agents) after rounds 0..num_rounds: num_rounds + 1 values."""
+    """Held-out accuracy (all agents) after rounds 0..num_rounds: num_rounds + 1 values. ``muted_for_exchange(r,
+    hop)``: who does not send in that exchange (FedAvg: hop 1 uploads, hop 2 the server's broadcast)."""
     x_AMP, y_AM = train
     hx_ATP, hy_AT = heldout
     num_total = mixer.all_reduce_sum(
@@ -91,6 +96,9 @@ def run_baseline(
                     y,
                 )
             w_new = mixer.shift(y, layer=r, hop=1, silent=silent)
+        elif name == "fedavg":
+            assert muted_for_exchange is not None, "FedAvg needs the star's uploads"
+            w_new = _fedavg_round(mixer, w, r, steps, muted_for_exchange, minibatch)
         else:
             raise ValueError(f"unknown baseline {name!r}; use one of {BASELINES}")
         if silent is not None:
@@ -98,3 +106,27 @@ def run_baseline(
         w = w_new
         curve.append(accuracy(w))
     return curve
+
+
+def _fedavg_round(
+    mixer: Mixing,
+    w_AD: torch.Tensor,
+    r: int,
+    steps: BaselineSteps,
+    muted_for_exchange: Callable[[int, int], SilentAgents | None],
+    minibatch: Callable[[int, int, int], tuple[torch.Tensor, torch.Tensor]],
+) -> torch.Tensor:
+    """One FedAvg round on a star (the mixer holds ``graph.star_shift(..., "fedavg")``): the uploading clients
+    run Q local heavy-ball SGD steps from their model (the server's, downloaded the round before), the server
+    takes the mean of the uploads (exchange 1: only uploaders send), every client downloads it (exchange 2:
+    only the server sends)."""
+    uploading_A = mixer.hosted_live(muted_for_exchange(r, 1))[:, None]
+    y, y_prev = w_AD, w_AD
+    for q in range(steps.fedavg_local_steps):
+        xb, yb = minibatch(r, q, steps.dfedavgm_batch)
+        step_AD = -steps.fedavg_step * grad_per_agent(y, xb, yb) + steps.dfedavgm_momentum * (y - y_prev)
+        y, y_prev = torch.where(uploading_A, y + step_AD, y), y
+    server_A = (mixer.agents_t == 0).to(w_AD.device)[:, None]
+    aggregated_AD = torch.where(server_A, mixer.shift(y, layer=r, hop=1, silent=muted_for_exchange(r, 1)), w_AD)
+    broadcast_AD = mixer.shift(aggregated_AD, layer=r, hop=2, silent=muted_for_exchange(r, 2))
+    return torch.where(server_A, aggregated_AD, broadcast_AD)

@@ -33,6 +33,7 @@ OUTPUTS = ("relu", "linear")
 NORMALISATIONS = ("none", "agent-batch")
 INITS = ("default", "paper")
 TAP_INITS = ("average", "paper")
+VARIANTS = ("decentralized", "star")
 
 
 def batch_input(x_ABP: torch.Tensor, y_AB: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -85,7 +86,13 @@ class LocalUpdate(nn.Module):
 
 
 class UDGD(nn.Module):
-    """The unrolled network Φ(·; Θ): Θ = {taps (L × (K+1)), local updates M_l, d_l}."""
+    """The unrolled network Φ(·; Θ): Θ = {taps (L × (K+1)), local updates M_l, d_l} (and, for the star variant,
+    the server's taps, L of them).
+
+    ``variant="star"`` is the classical-FL form (PAPER.md §2, eq. 13): agent 0 is a server that only aggregates,
+    w_{0,l} = g_l [S W_{l−1}]_0 (no local update, no k = 0 term); the clients apply the decentralised layer with
+    K = 1. In each round only some clients upload: the others are *muted* (they still receive and update).
+    """
 
     def __init__(
         self,
@@ -100,9 +107,10 @@ class UDGD(nn.Module):
         normalisation: str = "none",
         init: str = "default",
         tap_init: str = "average",
+        variant: str = "decentralized",
     ) -> None:
         super().__init__()
-        self.num_layers, self.num_hops = num_layers, num_hops
+        self.num_layers, self.num_hops, self.variant = num_layers, num_hops, variant
         self.num_classes = num_classes
         self.dim = (num_features + 1) * num_classes
         in_dim = self.dim + batch_size * (num_features + num_classes)
@@ -114,6 +122,8 @@ class UDGD(nn.Module):
             LocalUpdate(in_dim, self.dim, hidden=hidden, output=output, normalisation=normalisation, init=init)
             for _ in range(num_layers)
         )
+        if variant == "star":
+            self.server_taps = nn.Parameter(torch.ones(num_layers))
 
     def layer(
         self,
@@ -124,12 +134,26 @@ class UDGD(nn.Module):
         mixer: Mixing,
         silent: SilentAgents | None = None,
         keep_AD: torch.Tensor | None = None,
+        muted: SilentAgents | None = None,
     ) -> torch.Tensor:
-        """W_l from W_{l-1} (``layer`` counts from 1); ``keep_AD`` is the local update's dropout mask."""
-        filtered_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent=silent)
+        """W_l from W_{l-1} (``layer`` counts from 1); ``keep_AD`` is the local update's dropout mask. Silent
+        agents neither send nor update; ``muted`` agents (default: the silent ones) do not send."""
+        muted = silent if muted is None else muted
+        star = self.variant == "star"
+        if star:
+            mixed_AD = mixer.shift(w_AD, layer=layer, hop=1, silent=muted)
+        else:
+            mixed_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent=muted)
         live_A = mixer.hosted_live(silent)
         z_AI = torch.cat([w_AD, batch_input(x_ABP, y_AB, self.num_classes)], dim=1)
-        w_new_AD = filtered_AD - self.updates[layer - 1](z_AI, mixer, live_A, layer, keep_AD)
+        update_AD = self.updates[layer - 1](z_AI, mixer, live_A, layer, keep_AD)
+        if star:
+            taps = self.taps[layer - 1]
+            server_A = (mixer.agents_t == 0).to(w_AD.device)[:, None]
+            client_AD = taps[0] * w_AD + taps[1] * mixed_AD - update_AD
+            w_new_AD = torch.where(server_A, self.server_taps[layer - 1] * mixed_AD, client_AD)
+        else:
+            w_new_AD = mixed_AD - update_AD
         if silent is None:
             return w_new_AD
         return torch.where(live_A[:, None], w_new_AD, w_AD)
@@ -156,6 +180,7 @@ class UDGD(nn.Module):
         keep: Callable[[int], torch.Tensor | None] | None = None,
         *,
         recompute: bool = False,
+        muted: Sequence[SilentAgents | None] | None = None,
     ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """[W_0, ..., W_L] and the hosted part of each ‖∇f̂(W_l; B_l)‖² (L + 1 values, for the descent
         constraints). ``batches`` holds B_0..B_L: B_l feeds layer l and measures W_l; B_0 only measures W_0.
@@ -170,6 +195,7 @@ class UDGD(nn.Module):
         squares = [local_gradient_square(w0_AD, *batches[0])]
         for layer in range(1, self.num_layers + 1):
             silent_l = None if silent is None else silent[layer - 1]
+            muted_l = None if muted is None else muted[layer - 1]
 
             def step(
                 w_AD: torch.Tensor,
@@ -177,9 +203,10 @@ class UDGD(nn.Module):
                 y_AB: torch.Tensor,
                 layer: int = layer,
                 silent_l: Any = silent_l,
+                muted_l: Any = muted_l,
             ) -> tuple[torch.Tensor, torch.Tensor]:
                 keep_AD = None if keep is None else keep(layer)
-                w_new_AD = self.layer(layer, w_AD, x_ABP, y_AB, mixer, silent_l, keep_AD)
+                w_new_AD = self.layer(layer, w_AD, x_ABP, y_AB, mixer, silent_l, keep_AD, muted_l)
                 return w_new_AD, local_gradient_square(w_new_AD, x_ABP, y_AB)
 
             if recompute and torch.is_grad_enabled():

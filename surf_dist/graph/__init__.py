@@ -18,7 +18,7 @@ from .files import as_graph, load_graph_file, validate_graph
 from .generators import build_graph
 from .halo import HaloPlan, halo_plan, traffic_per_round
 from .placement import place
-from .shift import ShiftOperator, shift_matrix, shift_operator, spectral_gap
+from .shift import ShiftOperator, shift_matrix, shift_operator, spectral_gap, star_shift
 from .spec import GENERATORS, GRAPH_FILE_SUFFIXES, NORMALISATIONS, PLACEMENTS
 
 __all__ = [
@@ -39,6 +39,7 @@ __all__ = [
     "shift_matrix",
     "shift_operator",
     "spectral_gap",
+    "star_shift",
     "traffic_per_round",
     "validate_graph",
 ]

@@ -154,3 +154,24 @@ def spectral_gap(S: torch.Tensor | ShiftOperator) -> float:  # noqa: N803 (S is 
     """
     moduli = _eigenvalue_moduli(S, count=2)
     return 1.0 - (float(moduli[1]) if len(moduli) > 1 else 0.0)
+
+
+def star_shift(graph: Graph, uploads_per_round: int, operator: str = "udgd") -> ShiftOperator:
+    """Shift operators of the star variant (PAPER.md §2, eq. 13), server = agent 0, clients 1..n-1, for rounds in
+    which only M = ``uploads_per_round`` clients upload (the others are muted, their rows read as 0):
+
+    - ``udgd``:   S = (A + I) / (1 + √M): the masked star's adjacency with self-loops divided by its largest
+                  eigenvalue (the server and its M uploaders form a star of M + 1 nodes, eigenvalue 1 + √M;
+                  the other clients only receive, which adds no eigenvalue above it);
+    - ``fedavg``: S_0j = 1/M for every client j (the mean of the uploads), S_i0 = 1 for every client i (the
+                  server's model), nothing else: FedAvg's aggregation and broadcast, two muted exchanges.
+    """
+    n = graph.num_agents
+    clients = np.arange(1, n, dtype=np.int64)
+    if operator == "udgd":
+        adjacency = graph.adjacency(weighted=False) + sp.identity(n, format="csr")
+        return ShiftOperator.from_scipy(adjacency / (1.0 + np.sqrt(uploads_per_round)))
+    rows = np.concatenate([np.zeros(n - 1, dtype=np.int64), clients])
+    cols = np.concatenate([clients, np.zeros(n - 1, dtype=np.int64)])
+    values = np.concatenate([np.full(n - 1, 1.0 / uploads_per_round), np.ones(n - 1)])
+    return ShiftOperator.from_scipy(sp.csr_array((values, (rows, cols)), shape=(n, n)))

@@ -19,6 +19,7 @@ from ..core.objective import correct_per_agent, loss_per_agent
 from ..core.protocol import SilentAgents
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
+from .exchanges import Exchanges
 from .timing import pass_seconds
 from .trainer import Trainer
 
@@ -52,11 +53,55 @@ def layer_metrics(trainer: Trainer, model: UDGD, task: TaskData, step: int, with
     }
 
 
+def _baseline(
+    trainer: Trainer,
+    name: str,
+    t: int,
+    task: TaskData,
+    w0_AD: torch.Tensor,
+    num_rounds: int,
+    steps: BaselineSteps,
+) -> tuple[list[float], tuple[np.ndarray, np.ndarray]]:
+    """One baseline on meta-test task ``t`` from U-DGD's W_0: its accuracy after every round, and the simulated
+    seconds and deadline misses of every round."""
+    cfg, mixer, in_eval = trainer.cfg, trainer.mixer, trainer.cfg.failures.in_eval
+    fedavg = name == "fedavg"
+    num_updates = {"dfedavgm": steps.dfedavgm_local_steps, "fedavg": steps.fedavg_local_steps}.get(name, 1)
+    num_hops = 2 if fedavg else 1  # FedAvg: the uploads, then the server's broadcast
+    injected = trainer.silent.layers("test-baseline", t, num_rounds) if in_eval else None
+    silent = trainer.silent_sets("test-baseline", t, injected, num_rounds, num_updates) if in_eval else None
+    uploads = trainer.uploads("test-baseline", t)
+    tg = trainer.problem.graph("meta-test", t)
+    if tg.baseline_shift is not None:
+        mixer.set_graph(tg.graph, tg.baseline_shift, trainer.problem.placement(mixer.num_workers, "meta-test", t))
+    if mixer.emulator is not None:
+        where = ("test-baseline", t, num_rounds, num_hops, num_updates)
+        mixer.emulator.begin(tg.graph, mixer.agents, *where, Exchanges(injected, uploads, fedavg))
+    with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
+        timed = _seconds(
+            trainer, "test-baseline", t, Exchanges(injected, uploads, fedavg), num_rounds, num_hops, num_updates
+        )
+        curve = run_baseline(
+            name,
+            mixer,
+            w0_AD,
+            (task.train_x, task.train_y),
+            (task.heldout_x, task.heldout_y),
+            num_rounds=num_rounds,
+            steps=steps,
+            seed=cfg.seed,
+            step_index=t,
+            silent_for_round=partial(_round_set, silent),
+            muted_for_exchange=Exchanges(silent, uploads, fedavg).quiet,
+        )
+    return curve, timed
+
+
 def _seconds(
     trainer: Trainer,
     phase: str,
     step: int,
-    injected: list[SilentAgents | None] | None,
+    exchanges: Exchanges,
     num_layers: int,
     num_hops: int,
     num_updates: int = 1,
@@ -74,7 +119,7 @@ def _seconds(
         num_bytes,
         phase,
         step,
-        injected,
+        exchanges,
         num_layers,
         num_hops,
         num_updates,
@@ -114,34 +159,15 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
         with mixer.ledger.in_phase("eval/udgd"):
             lm = layer_metrics(trainer, model, task, t, f.in_eval)
             injected = trainer.silent.layers("test", t, cfg.model.num_layers) if f.in_eval else None
-            timed = _seconds(trainer, "test", t, injected, cfg.model.num_layers, cfg.model.num_hops)
+            exchanges = Exchanges(injected, trainer.uploads("test", t))
+            timed = _seconds(trainer, "test", t, exchanges, cfg.model.num_layers, cfg.model.num_hops)
         for key in per_task:
             per_task[key].append(lm[key])
         silent_total += lm["num_silent"]
         seconds["udgd"].append(timed[0])
         misses["udgd"].append(timed[1])
         for name in e.baselines:
-            num_updates = steps.dfedavgm_local_steps if name == "dfedavgm" else 1
-            injected = trainer.silent.layers("test-baseline", t, num_rounds) if f.in_eval else None
-            sets = trainer.silent_sets("test-baseline", t, injected, num_rounds, num_updates) if f.in_eval else None
-            if mixer.emulator is not None and trainer.graph is not None:
-                mixer.emulator.begin(
-                    trainer.graph, mixer.agents, "test-baseline", t, num_rounds, 1, num_updates, injected
-                )
-            with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
-                timed = _seconds(trainer, "test-baseline", t, injected, num_rounds, 1, num_updates)
-                curve = run_baseline(
-                    name,
-                    mixer,
-                    lm["w0"],
-                    (task.train_x, task.train_y),
-                    (task.heldout_x, task.heldout_y),
-                    num_rounds=num_rounds,
-                    steps=steps,
-                    seed=cfg.seed,
-                    step_index=t,
-                    silent_for_round=partial(_round_set, sets),
-                )
+            curve, timed = _baseline(trainer, name, t, task, lm["w0"], num_rounds, steps)
             curves[name].append(curve)
             seconds[name].append(timed[0])
             misses[name].append(timed[1])

@@ -37,6 +37,37 @@ class SilentIds:
         return torch.isin(agents, self.ids)
 
 
+class AllBut:
+    """Every agent except ``ids``: e.g. the clients that do not upload in a star round (the muted ones)."""
+
+    def __init__(self, ids: np.ndarray | list[int]) -> None:
+        self.ids = torch.as_tensor(np.unique(np.asarray(ids, dtype=np.int64)))
+
+    def mask(self, agents: torch.Tensor) -> torch.Tensor:
+        return ~torch.isin(agents, self.ids)
+
+
+class Either:
+    """The union of two sets (either may be None)."""
+
+    def __init__(self, a: SilentAgents | None, b: SilentAgents | None) -> None:
+        self.a, self.b = a, b
+
+    def mask(self, agents: torch.Tensor) -> torch.Tensor:
+        out = torch.zeros(agents.shape, dtype=torch.bool)
+        for part in (self.a, self.b):
+            if part is not None:
+                out |= part.mask(agents)
+        return out
+
+
+def uploaders(seed: int, phase: str, step: int, layer: int, num_agents: int, num_uploads: int) -> np.ndarray:
+    """The ``num_uploads`` clients (agents 1..n-1 of a star) that upload to the server in one round, keyed by
+    (seed, phase, step, layer) and drawn uniformly without replacement (O(M) for M ≪ n)."""
+    rng = numpy_rng(seed, "uploads", phase, step, layer)
+    return np.sort(rng.choice(num_agents - 1, size=num_uploads, replace=False) + 1)
+
+
 class SilentChain:
     """Layer ``layer`` of the rate model: each agent's Markov chain over layers 1..layer, from its id."""
 

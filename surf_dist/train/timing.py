@@ -6,8 +6,9 @@ the deadline is applied: the injected silent agents (failures) and the agents th
 agents that missed the deadline in it: each worker takes the maxima over its hosted agents, one all-reduce
 (max) makes them global.
 
-A layer of K rounds lasts K · min(d, T) + min(d, C), where T is the slowest message of any agent that is not
-silent and C the slowest local update (U-DGD: one; DFedAvgM: Q local steps; DGD and DSGD: one gradient step).
+A layer of K rounds lasts Σ_k min(d, T_k) + min(d, C), where T_k is the slowest message of any agent that sends
+in round k (not silent; on a star, an uploader or the server) and C the slowest local update (U-DGD: one;
+DFedAvgM and FedAvg: Q local steps; DGD and DSGD: one gradient step).
 With uniform links, no compute time and no deadline: l·K·(latency + D·itemsize·8 / bandwidth) after l layers.
 """
 
@@ -23,6 +24,7 @@ from ..comm.network import NetworkModel, read_links
 from ..config import Config
 from ..core.protocol import SilentAgents
 from ..graph import Graph
+from .exchanges import Exchanges
 
 
 def network_model(cfg: Config, num_agents: int) -> NetworkModel:
@@ -100,24 +102,35 @@ def pass_seconds(
     num_bytes: int,
     phase: str,
     step: int,
-    injected: list[SilentAgents | None] | None,
+    exchanges: Exchanges,
     num_layers: int,
     num_hops: int,
     num_updates: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(seconds of each of the ``num_layers`` layers, agents that missed the deadline in each), global."""
-    agents = mixer.agents
-    local = np.zeros(3 * num_layers)
-    for layer in range(1, num_layers + 1):
-        silent = None if injected is None else injected[layer - 1]
-        live = agents if silent is None else agents[~silent.mask(mixer.agents_t).numpy()]
-        send = model.send_seconds(graph, live, num_bytes, phase, step, layer)
-        compute = model.compute_seconds(live, phase, step, layer, num_updates)
-        local[layer - 1] = send.max(initial=0.0)
-        local[num_layers + layer - 1] = compute.max(initial=0.0)
-        local[2 * num_layers + layer - 1] = np.count_nonzero((send > model.deadline_s) | (compute > model.deadline_s))
-    slowest = mixer.all_reduce_max(torch.as_tensor(local[: 2 * num_layers])).numpy()
-    misses = mixer.all_reduce_sum(torch.as_tensor(local[2 * num_layers :])).numpy()
+    """(seconds of each of the ``num_layers`` layers, agents that missed the deadline in each), global.
+
+    Exchange k of layer l lasts min(d, the slowest message of an agent not quiet in it); the layer's updates
+    min(d, the slowest agent not idle). ``exchanges`` holds the injected silent sets only: late agents hold
+    an exchange up until the deadline."""
     d = model.deadline_s
-    seconds = num_hops * np.minimum(d, slowest[:num_layers]) + np.minimum(d, slowest[num_layers:])
+    local = np.zeros((num_hops + 2) * num_layers)
+    for layer in range(1, num_layers + 1):
+        late = np.zeros(0, dtype=np.int64)
+        for hop in range(1, num_hops + 1):
+            senders = _not_in(exchanges.quiet(layer, hop), mixer)
+            send = model.send_seconds(graph, senders, num_bytes, phase, step, layer)
+            local[(hop - 1) * num_layers + layer - 1] = send.max(initial=0.0)
+            late = np.union1d(late, senders[send > d])
+        workers = _not_in(exchanges.idle(layer), mixer)
+        compute = model.compute_seconds(workers, phase, step, layer, num_updates)
+        local[num_hops * num_layers + layer - 1] = compute.max(initial=0.0)
+        local[(num_hops + 1) * num_layers + layer - 1] = len(np.union1d(late, workers[compute > d]))
+    slowest = mixer.all_reduce_max(torch.as_tensor(local[: (num_hops + 1) * num_layers])).numpy()
+    misses = mixer.all_reduce_sum(torch.as_tensor(local[(num_hops + 1) * num_layers :])).numpy()
+    seconds = np.minimum(d, slowest.reshape(num_hops + 1, num_layers)).sum(axis=0)
     return seconds, misses.round().astype(np.int64)
+
+
+def _not_in(quiet: SilentAgents | None, mixer: Mixer) -> np.ndarray:
+    """The hosted agents outside ``quiet``."""
+    return mixer.agents if quiet is None else mixer.agents[~quiet.mask(mixer.agents_t).numpy()]

@@ -14,9 +14,11 @@ import copy
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -32,7 +34,8 @@ from ..data.rng import keyed_seed
 from ..data.tasks import TaskData
 from ..graph import Graph
 from ..problem import Problem
-from .silent import SilentSchedule
+from .exchanges import Exchanges
+from .silent import SilentSchedule, uploaders
 from .timing import network_model, with_deadline
 
 
@@ -52,6 +55,7 @@ def build_model(cfg: Config, problem: Problem) -> UDGD:
             normalisation=m.normalisation,
             init=m.init,
             tap_init=m.tap_init,
+            variant=m.variant,
         )
     return model.to(problem.dtype)
 
@@ -147,11 +151,14 @@ class Trainer:
         )
         w0 = initial_iterate(self.cfg.seed, phase, step, agents, dim, self.cfg.model.w0_std, dtype).to(device)
         batches = self.batches(task, phase, step)
-        injected = self.silent.layers(phase, step, self.cfg.model.num_layers) if with_silent else None
-        silent = self.silent_sets(phase, step, injected, self.cfg.model.num_layers) if with_silent else None
+        m = self.cfg.model
+        injected = self.silent.layers(phase, step, m.num_layers) if with_silent else None
+        silent = self.silent_sets(phase, step, injected, m.num_layers) if with_silent else None
+        uploads = self.uploads(phase, step)
+        muted = Exchanges(silent, uploads).muted_layers(m.num_layers)
         if self.mixer.emulator is not None and self.graph is not None:
-            m = self.cfg.model
-            self.mixer.emulator.begin(self.graph, self.mixer.agents, phase, step, m.num_layers, m.num_hops, 1, injected)
+            where = (phase, step, m.num_layers, m.num_hops, 1)
+            self.mixer.emulator.begin(self.graph, self.mixer.agents, *where, Exchanges(injected, uploads))
         keep = None
         if phase == "train" and self.cfg.model.dropout > 0:
             p = self.cfg.model.dropout
@@ -159,7 +166,7 @@ class Trainer:
             def keep(layer: int) -> torch.Tensor:  # drawn where it is used: a recomputed layer draws it again
                 return dropout_keep(self.cfg.seed, phase, step, layer, agents, dim, p, dtype).to(device)
 
-        ws, squares = model.unroll(self.mixer, w0, batches, silent, keep, recompute=self.recompute)
+        ws, squares = model.unroll(self.mixer, w0, batches, silent, keep, recompute=self.recompute, muted=muted)
         norms = gradient_norms(self.mixer, squares)
         loss_sum = loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum()
         if injected is None:
@@ -168,6 +175,13 @@ class Trainer:
         num_silent = sum(self.mixer.num_silent_hosted(s) for s in injected)
         total = self.mixer.all_reduce_sum(torch.stack([loss_sum, loss_sum.new_tensor(float(num_silent))]))
         return Forward(ws, norms, total[0] / n, int(round(float(total[1].detach()))))
+
+    def uploads(self, phase: str, step: int) -> Callable[[int], np.ndarray] | None:
+        """Star variant: the clients that upload in each layer (or round) of a pass; None when decentralised."""
+        if self.cfg.model.variant != "star":
+            return None
+        seed, n, num_uploads = self.cfg.seed, self.problem.num_agents, self.cfg.model.uploads_per_round
+        return lambda layer: uploaders(seed, phase, step, layer, n, num_uploads)
 
     def silent_sets(
         self, phase: str, step: int, injected: list[SilentAgents | None] | None, num_layers: int, num_updates: int = 1
