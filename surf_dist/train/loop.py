@@ -2,9 +2,10 @@
 ``metrics.jsonl``, write checkpoints, show progress, and inject the configured process kills.
 
 Every worker runs this loop; only the coordinator (worker 0) writes the run directory. A resumed run cuts
-``metrics.jsonl`` back to its checkpoint's step (one row per step, however often it was resumed) and adds
-the seconds of the steps it does again to ``History.train_s``, which, like ``History.attempts``, counts
-over every attempt in the run directory.
+``metrics.jsonl`` back to its checkpoint's step (one row per step, however often it was resumed).
+``History.attempts`` and ``History.train_s`` count every attempt in the run directory (``timing.json``):
+an attempt's seconds are recorded at each checkpoint, and those of steps lost to a failure are added when
+the next attempt drops their rows.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def resume(trainer: Trainer, run_dir: Path | None) -> bool:
     coordinator = trainer.mixer.is_coordinator
     state = checkpoint.load(run_dir, report=coordinator)
     if state is None:
-        if coordinator and (checkpoint.exists(run_dir) or metrics_file.steps_done(run_dir)):
+        if coordinator and checkpoint.exists(run_dir):  # (files, but none loads: each was reported above)
             print(f"surf-dist: no usable checkpoint in {run_dir}; starting over from step 0", file=sys.stderr)
         return False
     trainer.load_state(state)
@@ -67,12 +68,16 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
     mixer.barrier()
     resumed = resume(trainer, run_dir)
     history = trainer.history
-    history.attempts += 1
+    writes = run_dir if coordinator else None  # the run directory, where this worker writes it
     metrics = None
-    if run_dir is not None and coordinator:
-        redone = metrics_file.truncate(run_dir / metrics_file.NAME, trainer.step)
+    if writes is not None:
+        history.attempts, history.train_s = metrics_file.read_timing(writes)
+        redone = metrics_file.truncate(writes / metrics_file.NAME, trainer.step)
         history.train_s += sum(float(r.get("seconds", 0.0)) for r in redone)
-        metrics = MetricsLog(run_dir / metrics_file.NAME)
+        metrics = MetricsLog(writes / metrics_file.NAME)
+    history.attempts += 1
+    if writes is not None:
+        metrics_file.write_timing(writes, history.attempts, history.train_s)
     killer = KillInjector(cfg.failures, seed=cfg.seed, num_workers=mixer.num_workers, run_dir=run_dir)
     bar = _progress_bar(trainer, resumed) if (progress and coordinator) else None
     val_every = cfg.train.validate_every or cfg.data.num_meta_train
@@ -84,6 +89,8 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
         history.train_s += now - clock
         clock = now
         save(trainer, run_dir)
+        if writes is not None:
+            metrics_file.write_timing(writes, history.attempts, history.train_s)
 
     saved = False
     try:

@@ -1,7 +1,9 @@
-"""``metrics.jsonl``: one JSON line per meta-training step, written by the coordinator as it goes.
+"""``metrics.jsonl``: one JSON line per meta-training step, written by the coordinator as it goes; and
+``timing.json``: the attempts at meta-training in a run directory and their seconds.
 
-A resumed run first cuts the file back to the steps before its checkpoint (``truncate``), so after any number
-of kills, restarts and reruns it holds exactly one row per step, in order.
+A resumed run first cuts the metrics back to the steps before its checkpoint (``truncate``), so after any
+number of kills, restarts and reruns the file holds exactly one row per step, in order. ``timing.json``
+outlives every attempt, even one killed before its first checkpoint.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_text_atomic
+from ..atomic import write_json_atomic, write_text_atomic
 
 NAME = "metrics.jsonl"
+TIMING = "timing.json"
 
 
 class MetricsLog:
@@ -64,3 +67,16 @@ def steps_done(run_dir: str | Path) -> int | None:
     """Meta-training steps done in a run directory, by its metrics file (None when it has no rows)."""
     rows = read_rows(Path(run_dir) / NAME)
     return rows[-1]["step"] + 1 if rows else None
+
+
+def read_timing(run_dir: str | Path) -> tuple[int, float]:
+    """(attempts, seconds of meta-training) so far in a run directory; (0, 0.0) for a new one."""
+    try:
+        d = json.loads((Path(run_dir) / TIMING).read_text())
+        return int(d["attempts"]), float(d["train_s"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0, 0.0
+
+
+def write_timing(run_dir: str | Path, attempts: int, train_s: float) -> None:
+    write_json_atomic(Path(run_dir) / TIMING, {"attempts": attempts, "train_s": train_s})
