@@ -145,10 +145,11 @@ def _counts(text: str) -> list[int]:
     items = [c.strip() for c in text.split(",") if c.strip()]
     bad = [c for c in items if not c.isdigit()]
     if bad or not items:
+        which = f" (not integers: {', '.join(bad)})" if bad else ""
         raise InputError(
             [
                 f"--counts {text!r}: expected silent agents per layer as comma-separated non-negative integers, "
-                f"e.g. --counts 0,2,4{f' (not integers: {chr(44).join(bad)})' if bad else ''}"
+                f"e.g. --counts 0,2,4{which}"
             ]
         )
     return [int(c) for c in items]

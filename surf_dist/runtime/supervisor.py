@@ -93,7 +93,7 @@ class Group(ABC):
         """Kill every worker still running (idempotent)."""
 
 
-def at_step(run_dir: str | Path | None) -> str:
+def _at_step(run_dir: str | Path | None) -> str:
     """`` at step S`` (the step the run had reached, by its metrics file), or nothing when unknown."""
     step = None if run_dir is None else steps_done(run_dir)
     return "" if step is None else f" at step {step}"
@@ -128,7 +128,7 @@ def supervise(
             return outcome.results
         if failure.input_problems is not None:
             raise InputError(failure.input_problems)
-        event = f"{group.worker_name} {failure.worker} {failure.reason}{at_step(run_dir)}"
+        event = f"{group.worker_name} {failure.worker} {failure.reason}{_at_step(run_dir)}"
         if failure.details:  # a bug: the same error would come back on every restart
             print(failure.details.rstrip(), file=sys.stderr)
             raise RunFailed(event)
