@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -227,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: every worker has been stopped on the way here
         code = exit_code(exc)
-        if not under_torchrun() or os.environ.get("RANK") == "0":
+        # under torchrun SIGTERM is how the agent stops the ranks for a restart: not the user's interrupt
+        if not under_torchrun() or (os.environ.get("RANK") == "0" and code == 128 + signal.SIGINT):
             where = _where_train_stopped(Path(args.out)) if args.command == "train" else ""
             print(f"surf-dist {args.command}: interrupted {where}".rstrip(), file=sys.stderr)
         return code

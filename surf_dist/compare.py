@@ -20,7 +20,7 @@ from typing import Any
 
 import torch
 
-from .contract import get, load_summary, summary_path
+from .contract import get, load_summary, summary_path, summary_problems
 from .errors import InputError
 from .train import checkpoint
 
@@ -83,6 +83,9 @@ def _compare_lists(report: _Report, what: str, a: list[float], b: list[float], t
 def compare_runs(run_a: str | Path, run_b: str | Path, tol: Tolerances = Tolerances()) -> tuple[list[str], list[str]]:
     """One line per check, and the names of the checks that failed (empty: the runs agree)."""
     a, b = load_summary(run_a), load_summary(run_b)
+    broken = [f"{run}: {p}" for run, summary in ((run_a, a), (run_b, b)) for p in summary_problems(summary)]
+    if broken:
+        raise InputError([*broken, "fix: compare run directories that surf-dist train finished"])
     pa, pb = _final_params(Path(run_a), a), _final_params(Path(run_b), b)
     report = _Report()
     report.lines.append(

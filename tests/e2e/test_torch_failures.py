@@ -55,9 +55,12 @@ def test_torchrun_rank_killed_mid_training_resumes_to_same_parameters(tmp_path, 
     assert [(k["worker"], k["step"]) for k in s["failures"]["injected"]["kills"]] == [(1, 5)]
     _assert_same_end_state(s, local_smoke)
     assert "Traceback" not in r.stderr and "TCPStore" not in r.stderr, r.stderr[-3000:]
+    # rank 0 either saw its peer die (one line) or was stopped by torchrun's SIGTERM first (no line)
     ours = [line for line in r.stderr.splitlines() if line.startswith("surf-dist")]
-    assert len(ours) == 1 and "(rank 0 of 2): worker 0: " in ours[0] and "at step 5" in ours[0], r.stderr
-    assert "suspected hung or dead: worker(s) [1]" in ours[0]
+    assert len(ours) <= 1, r.stderr
+    for line in ours:
+        assert "(rank 0 of 2): worker 0: " in line and "at step 5" in line, r.stderr
+        assert "suspected hung or dead: worker(s) [1]" in line
     assert _steps(out) == list(range(12))
 
 
