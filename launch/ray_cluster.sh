@@ -26,6 +26,8 @@
 #                   run.ray_gpus_per_worker GPUs (0): add e.g. --set run.ray_gpus_per_worker=1 with cuda
 #   GLOO_SOCKET_IFNAME / NCCL_SOCKET_IFNAME   the network interface the process group uses (e.g. eth0)
 #                   when nodes have several; the driver forwards them to the actors
+#   RAY_AUTH_MODE=token and RAY_AUTH_TOKEN   Ray's token authentication: set both, with one token, for
+#                   head, worker and train alike (launch/README-ray.md)
 set -euo pipefail
 cmd="${1:-}"
 shift || true

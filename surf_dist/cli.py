@@ -23,6 +23,7 @@ from .contract import load_summary, summary_problems
 from .errors import InputError, RunFailed
 from .graph import describe, format_description
 from .interrupts import exit_code, interrupts_raise
+from .report_runs import report
 from .runtime.launch import launch
 from .runtime.preflight import under_torchrun
 from .train import checkpoint
@@ -66,6 +67,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--counts", default="0,2,4,6,8,10", help="silent agents per layer, comma separated")
     s.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     s.add_argument("--out", default=None, help="JSON file for the sweep (default: printed only)")
+
+    r = sub.add_parser("report", help="figures and a cost table of trained runs: accuracy vs rounds, bytes, seconds")
+    r.add_argument("runs", nargs="+", metavar="RUN", help="run directories written by surf-dist train")
+    r.add_argument("--out", required=True, help="folder for the figures, report.md and report.json")
+    r.add_argument(
+        "--target", type=float, default=None, help="target accuracy (default: each run's eval.target_accuracy)"
+    )
 
     g = sub.add_parser("topology", help="describe a graph and its placement on workers")
     g.add_argument("spec", metavar="SPEC_OR_FILE", help="e.g. kregular:n=100,degree=3, ring:n=16 or a graph file")
@@ -197,11 +205,19 @@ def cmd_check_summary(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    result = report([Path(r) for r in args.runs], Path(args.out), args.target)
+    print(result["markdown"], end="")
+    print(f"wrote {', '.join(result['files'])}, report.md and report.json to {args.out}")
+    return 0
+
+
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "sweep-async": cmd_sweep,
     "topology": cmd_topology,
+    "report": cmd_report,
     "compare": cmd_compare,
     "check-summary": cmd_check_summary,
 }

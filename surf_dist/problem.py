@@ -6,25 +6,46 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from typing import Any
 
-import networkx as nx
 import numpy as np
 import torch
 
 from .config import Config
 from .data.tasks import TaskData, TaskSource
-from .graph import build_graph, place, shift_operator
+from .graph import Graph, ShiftOperator, build_graph, place, shift_matrix
 
 SPLIT_CODES = {"meta-train": 0, "meta-val": 1, "meta-test": 2}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
+CACHE_EDGES = 4_000_000  # the graphs and placements kept for reuse hold about this many edges in all
+
+
 @dataclass(frozen=True)
 class TaskGraph:
-    graph: nx.Graph
-    s_NN: torch.Tensor  # the shift operator, n × n, in the model dtype
+    graph: Graph
+    shift: ShiftOperator  # S, sparse, float64
+
+
+class _Cache(OrderedDict):
+    """A least-recently-used cache of ``capacity`` entries."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.capacity = capacity
+
+    def get_or_make(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key in self:
+            self.move_to_end(key)
+            return self[key]
+        value = self[key] = make()
+        if len(self) > self.capacity:
+            self.popitem(last=False)
+        return value
 
 
 class Problem:
@@ -38,6 +59,10 @@ class Problem:
         )
         self.num_agents = self.base_graph.number_of_nodes()
         self.source = TaskSource(cfg.data, seed=cfg.seed, num_agents=self.num_agents, dtype=self.dtype)
+        # validation and evaluation reuse their tasks' graphs: keep a few, fewer the larger the graph
+        size = self.num_agents + self.base_graph.number_of_edges()
+        capacity = max(2, min(64, CACHE_EDGES // size))
+        self._graphs, self._placements = _Cache(capacity), _Cache(capacity)
 
     @property
     def num_features(self) -> int:
@@ -51,18 +76,22 @@ class Problem:
     def dim(self) -> int:
         return (self.num_features + 1) * self.num_classes
 
-    @lru_cache(maxsize=512)  # noqa: B019 - one Problem per process; a mincut costs ~0.1 s, once per task
     def placement(self, num_workers: int, split: str = "meta-train", index: int = 0) -> list[np.ndarray]:
         """Agents per worker for a task. ``contiguous`` is the same for every task; ``mincut`` partitions the
         task's own graph (with fresh graphs per task a placement fixed once would cut edges at random).
         Workers hold only their agents' data of the current task, so moving agents between tasks is free."""
         if self.cfg.topology.placement == "contiguous" or num_workers == 1:
-            return place(self.base_graph, num_workers, "contiguous")
-        return place(self.graph(split, index).graph, num_workers, self.cfg.topology.placement, seed=self.cfg.seed)
+            return self._placements.get_or_make(num_workers, lambda: place(self.base_graph, num_workers))
+        return self._placements.get_or_make(
+            (num_workers, split, index),
+            lambda: place(self.graph(split, index).graph, num_workers, self.cfg.topology.placement, seed=self.cfg.seed),
+        )
 
-    @lru_cache(maxsize=64)  # noqa: B019 - one Problem per process, a handful of graphs reused by validation
     def graph(self, split: str, index: int) -> TaskGraph:
         """The graph of task ``index`` of ``split`` (a fresh draw per task when ``topology.per_task``)."""
+        return self._graphs.get_or_make((split, index), lambda: self._make_graph(split, index))
+
+    def _make_graph(self, split: str, index: int) -> TaskGraph:
         if self.cfg.topology.per_task:
             graph = build_graph(
                 self.cfg.topology.spec,
@@ -72,7 +101,7 @@ class Problem:
             )
         else:
             graph = self.base_graph
-        return TaskGraph(graph, shift_operator(graph, self.cfg.topology.normalisation).to(self.dtype))
+        return TaskGraph(graph, shift_matrix(graph, self.cfg.topology.normalisation))
 
     def task(self, split: str, index: int, agents: np.ndarray) -> TaskData:
         return self.source.task(split, index, agents=torch.as_tensor(agents))

@@ -5,7 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .comm.ledger import Ledger
+from .comm.ledger import KIND_OF_DIRECTION, Ledger
+
+
+def _pair(counts: dict[str, int]) -> dict[str, dict[str, int]]:
+    """The four counters as {logical: {messages, bytes}, physical: {messages, bytes}}."""
+    return {
+        side: {"messages": counts[f"{side}_messages"], "bytes": counts[f"{side}_bytes"]}
+        for side in ("logical", "physical")
+    }
 
 
 def comm_section(
@@ -18,13 +26,19 @@ def comm_section(
     num_layers: int,
     num_hops: int,
 ) -> dict[str, Any]:
-    """Totals of the whole run, per phase, and the analytic count of one U-DGD forward pass."""
-    total = ledger.totals()
+    """The run's traffic: the agents' own (``logical``, ``physical``, as DESIGN.md's contract), every kind of
+    traffic (``by_kind``: agent, coordination, simulator), and the same total split by phase and by direction
+    (each split sums to ``total``); and the analytic count of one U-DGD forward pass."""
+    kinds = ledger.by_kind()
+    directions = {d: ledger.totals(direction=d) for d in ("forward", "backward", "allreduce")}
     return {
-        "logical": {"messages": total["logical_messages"], "bytes": total["logical_bytes"]},
-        "physical": {"messages": total["physical_messages"], "bytes": total["physical_bytes"]},
+        "logical": _pair(kinds["agent"])["logical"],
+        "physical": _pair(kinds["agent"])["physical"],
+        "total": _pair(ledger.totals()),
+        "by_kind": {kind: _pair(counts) for kind, counts in kinds.items()},
+        "kind_of_direction": dict(KIND_OF_DIRECTION),
         "by_phase": ledger.by_phase(),
-        "by_direction": {d: ledger.totals(direction=d) for d in ("forward", "backward", "allreduce")},
+        "by_direction": {**directions, **ledger.by_direction()},
         "analytic_per_udgd_forward": {
             "rounds": num_layers * num_hops,
             "messages": num_layers * num_hops * num_edges_directed,
@@ -60,8 +74,9 @@ def table(summary: dict[str, Any]) -> str:
     lines.append(f"constraint violations per layer (of {ev['num_tasks']} tasks): {u['violations_per_layer']}")
     c = summary["comm"]
     lines.append(
-        f"communication: logical {c['logical']['messages']:,} messages / {c['logical']['bytes']:,} B, "
-        f"physical {c['physical']['bytes']:,} B"
+        f"agents' messages: {c['logical']['messages']:,} ({c['logical']['bytes']:,} B), of which "
+        f"{c['physical']['bytes']:,} B crossed a process boundary; the simulation's own traffic: "
+        f"{c['by_kind']['simulator']['physical']['bytes']:,} B"
     )
     return "\n".join(lines)
 

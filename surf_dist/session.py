@@ -12,6 +12,7 @@ from typing import Any
 from .atomic import write_json_atomic
 from .comm.mixer import Mixer
 from .config import Config
+from .costs import add_costs
 from .problem import Problem
 from .report import comm_section, plot, table
 from .train.evaluate import evaluate
@@ -40,6 +41,7 @@ def run_worker(
     if not mixer.is_coordinator:
         return None
     assert ledger is not None
+    add_costs(ev, ledger, cfg.eval.target_accuracy)
     graph = problem.graph("meta-test", 0).graph
     summary: dict[str, Any] = {
         "backend": backend,

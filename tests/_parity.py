@@ -36,6 +36,7 @@ from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config, replace
 from surf_dist.graph import halo_plan, traffic_per_round
 from surf_dist.problem import Problem
+from surf_dist.train.timing import with_deadline
 from surf_dist.train.trainer import Trainer
 
 RunWorkers = Callable[[Config, Callable[[Trainer], Any]], list[Any]]
@@ -113,6 +114,32 @@ CASES = [
     ),
     Case("agent-batch-w2", 2, ("model.normalisation=agent-batch",)),
     Case("agent-batch-silent-w3", 3, ("model.normalisation=agent-batch", "failures.num_async=1")),
+    # network stragglers: agents whose messages miss the deadline are silent, decided by each worker alone
+    Case(
+        "deadline-stale-w3",
+        3,
+        (
+            "network.latency_ms=10",
+            "network.link_spread=1.0",
+            "network.deadline_ms=14",
+            "failures.semantics=stale",
+            "topology.spec=kregular:n=12,degree=3",
+            "topology.placement=mincut",
+        ),
+    ),
+    # per-layer recomputation re-runs halo exchanges and all-reduces inside the backward
+    Case(
+        "recompute-stale-agent-batch-w3",
+        3,
+        (
+            "model.recompute=on",
+            "model.normalisation=agent-batch",
+            "failures.num_async=2",
+            "failures.semantics=stale",
+            "topology.spec=kregular:n=12,degree=3",
+            "topology.placement=mincut",
+        ),
+    ),
 ]
 
 
@@ -165,13 +192,16 @@ def _check_ledger(cfg: Config, oracle: Trainer, counts: dict, oracle_counts: dic
     """Logical counts: Σ live senders' degrees per round, equal to the oracle's; physical: live halo rows."""
     problem = oracle.problem
     graph = problem.graph("meta-train", 0).graph  # step 0 is meta-train task 0
-    degree_N = np.array([graph.degree(i) for i in range(problem.num_agents)])
+    degree_N = graph.degree
     num_layers, num_hops = cfg.model.num_layers, cfg.model.num_hops
     itemsize = torch.empty(0, dtype=problem.dtype).element_size()
     row_bytes = problem.dim * itemsize
     plan = halo_plan(graph, problem.placement(num_workers))
     physical_all_live = traffic_per_round(graph, plan, problem.dim, itemsize)["physical"]["bytes"]
-    silent = oracle.silent.masks("train", 0, num_layers)
+    injected = oracle.silent.layers("train", 0, num_layers)
+    num_bytes = problem.dim * problem.dtype.itemsize
+    layers = with_deadline(oracle.network, graph, num_bytes, "train", 0, injected, num_layers)
+    silent = None if layers is None else [s.mask(torch.arange(problem.num_agents)) for s in layers]
 
     forward = _round_keys(counts, "forward")
     assert sorted(forward) == [(layer, hop) for layer in range(1, num_layers + 1) for hop in range(1, num_hops + 1)]

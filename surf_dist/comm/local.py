@@ -1,4 +1,5 @@
-"""The local backend: every agent in one process; a round is one sparse matrix product.
+"""The local backend: every agent in one process; a round is one product with S (dense under 512 agents,
+sparse CSR above).
 
 It is the fast path and the oracle every distributed backend is tested against. Logical traffic is
 recorded as if each agent had sent its vector to each neighbour; no byte crosses a process, so the
@@ -10,27 +11,29 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import torch
 
+from ..core.protocol import SilentAgents
+from ..graph import Graph, ShiftOperator
 from .mixer import Mixer
+from .operator import RowsOperator
 
 
 class _RecordedShift(torch.autograd.Function):
     """y = S x with x all n agents' rows; backward g ↦ Sᵀ g along the reversed edges (recorded)."""
 
     @staticmethod
-    def forward(ctx: Any, x_ND: torch.Tensor, mixer: LocalMixer, layer: int, hop: int, live_N: np.ndarray | None):
-        ctx.mixer, ctx.layer, ctx.hop, ctx.live_N = mixer, layer, hop, live_N
-        assert mixer.s_NN is not None
-        return mixer.s_NN @ x_ND
+    def forward(ctx: Any, x_ND: torch.Tensor, mixer: LocalMixer, layer: int, hop: int, silent: Any):
+        ctx.mixer, ctx.layer, ctx.hop, ctx.silent = mixer, layer, hop, silent
+        ctx.s = mixer.operator(x_ND.dtype)
+        return ctx.s.matrix @ x_ND
 
     @staticmethod
     def backward(ctx: Any, g_ND: torch.Tensor):
         m = ctx.mixer
-        m.record_round("backward", ctx.layer, ctx.hop, ctx.live_N, g_ND.shape[1], g_ND.element_size())
-        return m.s_NN.t() @ g_ND, None, None, None, None
+        m.record_round("backward", ctx.layer, ctx.hop, ctx.silent, g_ND.shape[1], g_ND.element_size())
+        return ctx.s.transpose_matmul(g_ND.contiguous()), None, None, None, None
 
 
 class LocalMixer(Mixer):
@@ -41,27 +44,37 @@ class LocalMixer(Mixer):
             agents=np.arange(num_agents), num_agents=num_agents, rank=0, num_workers=1, semantics=semantics
         )
         self.device = torch.device(device)
-        self.s_NN: torch.Tensor | None = None
+        self._shift: ShiftOperator | None = None
+        self._operators: dict[torch.dtype, RowsOperator] = {}
 
-    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor, placement: list[np.ndarray] | None = None) -> None:
-        super().set_graph(graph, s_NN)
-        # a dense product is faster than sparse up to a few hundred agents
-        s_NN = s_NN.to(self.device)
-        self.s_NN = s_NN.to_sparse_csr() if self.num_agents > 512 else s_NN.clone()
+    def set_graph(self, graph: Graph, shift: ShiftOperator, placement: list[np.ndarray] | None = None) -> None:
+        super().set_graph(graph, shift)
+        self._shift, self._operators = shift, {}
 
-    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent_N: torch.Tensor | None = None) -> torch.Tensor:
-        assert self.s_NN is not None, "set_graph() first"
-        live_N = None if silent_N is None else ~silent_N
-        x_eff = self.stale_or_zero(x_AD, live_N, hop)
-        live_np = None if live_N is None else live_N.numpy()
-        self.record_round("forward", layer, hop, live_np, x_AD.shape[1], x_AD.element_size())
+    def operator(self, dtype: torch.dtype) -> RowsOperator:
+        """S in ``dtype`` on this worker's device (built once per graph and dtype)."""
+        assert self._shift is not None, "set_graph() first"
+        if dtype not in self._operators:
+            s = self._shift
+            self._operators[dtype] = RowsOperator(
+                s.indptr, s.indices, s.values, self.num_agents, dtype=dtype, device=self.device
+            )
+        return self._operators[dtype]
+
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
+        live = None if silent is None else self.hosted_live(silent)
+        x_eff = self.stale_or_zero(x_AD, live, hop)
+        self.record_round("forward", layer, hop, silent, x_AD.shape[1], x_AD.element_size())
         if torch.is_grad_enabled() and x_eff.requires_grad:
-            return _RecordedShift.apply(x_eff, self, layer, hop, live_np)
-        return self.s_NN @ x_eff
+            return _RecordedShift.apply(x_eff, self, layer, hop, silent)
+        return self.operator(x_eff.dtype).matrix @ x_eff
 
     def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
         if ledger_layer is not None:
             self.record_all_reduce(ledger_layer, t, num_senders)
+        return t
+
+    def all_reduce_max(self, t: torch.Tensor) -> torch.Tensor:
         return t
 
     def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:

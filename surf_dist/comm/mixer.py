@@ -1,8 +1,9 @@
 """The Mixer: the one seam between the math (``surf_dist.core``) and processes.
 
-A Mixer hosts a block of agents (global ids ``agents``, sorted) of an n-agent graph and offers:
+A Mixer hosts a block of agents (global ids ``agents``, sorted) of an n-agent graph and implements the mixing
+protocol of ``core.protocol``:
 
-* ``shift(x_AD, layer=, hop=, silent_N=)``: the rows of S·X for the hosted agents (one *round*),
+* ``shift(x_AD, layer=, hop=, silent=)``: the rows of S·X for the hosted agents (one *round*),
   differentiable, recorded in the ledger in both directions. Silent agents send nothing; what their
   neighbours use instead is the failure ``semantics``: ``zero`` (the reference code: a silent row counts
   as 0) or ``stale`` (the paper's text: the last value received from that agent in the same hop of an
@@ -13,21 +14,29 @@ A Mixer hosts a block of agents (global ids ``agents``, sorted) of an n-agent gr
   compute the same global Lagrangian).
 * ``all_reduce_grads(params)``: sums parameter gradients over workers, in place.
 
+A worker's state is O(hosted agents + halo + hosted edges): the graph arrives as edge arrays and a sparse
+S (``graph.Graph``, ``graph.ShiftOperator``), silent sets are asked only about hosted and halo agents.
+
 Backends: ``LocalMixer`` (one process; the oracle), ``TorchMixer`` (halo exchange between
 torch.distributed ranks), and Ray actors that host ``TorchMixer`` workers.
 """
 
 from __future__ import annotations
 
+import contextlib
+import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import torch
 
+from ..core.protocol import SilentAgents
+from ..graph import Graph, ShiftOperator
 from .ledger import Ledger
+from .network import Emulator
 
 SEMANTICS = ("zero", "stale")
 
@@ -38,36 +47,101 @@ class Mixer(ABC):
     def __init__(self, *, agents: np.ndarray, num_agents: int, rank: int, num_workers: int, semantics: str = "zero"):
         if semantics not in SEMANTICS:
             raise ValueError(f"unknown failure semantics {semantics!r}; use one of {SEMANTICS}")
-        self.agents = np.asarray(agents, dtype=np.int64)
-        self.agents_t = torch.as_tensor(self.agents)
         self.num_agents = num_agents
         self.rank = rank
         self.num_workers = num_workers
         self.semantics = semantics
         self.ledger = Ledger(num_agents)
         self.device = torch.device("cpu")  # where this worker's tensors live (a GPU under nccl)
-        self.adjacency_NN = np.zeros((num_agents, num_agents), dtype=bool)
+        self._host(agents)
         self._stale: dict[int, torch.Tensor] = {}
+        self.recomputing = False  # inside the recomputation of a checkpointed layer
+        self.emulator: Emulator | None = None  # network.emulate: hold every round for its modelled time
+        # live masks per silent set (a set is asked once per group of rows, whatever the number of rounds)
+        self._live: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+    def _host(self, agents: np.ndarray) -> None:
+        self.agents = np.asarray(agents, dtype=np.int64)
+        self.agents_t = torch.as_tensor(self.agents)
+        self._edge_sender = np.zeros(0, dtype=np.int64)  # hosted out-edges: position of the sender in agents
 
     @property
     def is_coordinator(self) -> bool:
         return self.rank == 0
 
     # -- graph ---------------------------------------------------------------------------------------
-    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor, placement: list[np.ndarray] | None = None) -> None:
-        """Use ``graph`` with shift operator ``s_NN`` (n × n) from now on, hosting ``placement[rank]`` when a
-        placement (agents per worker) is given. Subclasses extend this."""
+    def set_graph(self, graph: Graph, shift: ShiftOperator, placement: list[np.ndarray] | None = None) -> None:
+        """Use ``graph`` with shift operator ``shift`` from now on, hosting ``placement[rank]`` when a placement
+        (agents per worker) is given. Subclasses extend this."""
         if placement is not None:
-            self.agents = np.asarray(placement[self.rank], dtype=np.int64)
-            self.agents_t = torch.as_tensor(self.agents)
-        adjacency = nx.to_numpy_array(graph, nodelist=range(self.num_agents), weight=None) > 0
-        np.fill_diagonal(adjacency, False)
-        self.adjacency_NN = adjacency
+            self._host(placement[self.rank])
+        indptr, indices, _ = graph.csr
+        counts = indptr[self.agents + 1] - indptr[self.agents]
+        first = np.repeat(indptr[self.agents] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        edges = first + np.arange(int(counts.sum()))  # CSR positions of the hosted agents' out-edges
+        self._edge_sender = np.repeat(np.arange(len(self.agents)), counts)
+        self.ledger.set_edges(self.agents[self._edge_sender], indices[edges])
         self.reset_stale()
 
     def reset_stale(self) -> None:
         """Forget cached values of silent senders (at the start of every unrolled forward pass)."""
         self._stale = {}
+
+    def stale_state(self) -> dict[str, dict[int, torch.Tensor]]:
+        """What ``stale`` semantics remembers, per hop (a shallow copy)."""
+        return {"stale": dict(self._stale)}
+
+    def load_stale_state(self, state: dict[str, dict[int, torch.Tensor]]) -> None:
+        self._stale = dict(state["stale"])
+
+    def recompute_contexts(self) -> tuple[AbstractContextManager[Any], AbstractContextManager[Any]]:
+        """Contexts of a checkpointed layer's forward and of its recomputation in the backward: the
+        recomputation starts from the stale values the forward started from (and leaves the current ones as
+        they were), and counts no logical message again: agents sent them once; the re-sent halo rows are the
+        simulator's own traffic (direction ``recompute``)."""
+        saved: dict[str, Any] = {}
+
+        @contextlib.contextmanager
+        def forward() -> Iterator[None]:
+            saved["state"] = self.stale_state()
+            yield
+
+        @contextlib.contextmanager
+        def recompute() -> Iterator[None]:
+            current = self.stale_state()
+            self.load_stale_state(saved["state"])
+            self.recomputing = True
+            try:
+                yield
+            finally:
+                self.recomputing = False
+                self.load_stale_state(current)
+
+        return forward(), recompute()
+
+    # -- silent agents ---------------------------------------------------------------------------------------
+    def live_of(self, silent: SilentAgents | None, name: Any, agents: np.ndarray) -> np.ndarray | None:
+        """Which of ``agents`` (global ids; ``name`` caches the answer for this set) are live; None: all."""
+        if silent is None:
+            return None
+        cache = self._live.setdefault(silent, {})
+        if name not in cache:
+            cache[name] = ~silent.mask(torch.as_tensor(agents, dtype=torch.int64)).numpy()
+        return cache[name]
+
+    def hosted_live(self, silent: SilentAgents | None) -> torch.Tensor:
+        """A bools on the device: which hosted agents are live."""
+        live = self.live_of(silent, "hosted", self.agents)
+        if live is None:
+            return torch.ones(len(self.agents), dtype=torch.bool, device=self.device)
+        cache = self._live[silent]
+        if "hosted_t" not in cache:
+            cache["hosted_t"] = torch.as_tensor(live).to(self.device)
+        return cache["hosted_t"]
+
+    def num_silent_hosted(self, silent: SilentAgents | None) -> int:
+        live = self.live_of(silent, "hosted", self.agents)
+        return 0 if live is None else int(len(live) - np.count_nonzero(live))
 
     def stale_or_zero(self, x_AD: torch.Tensor, live_A: torch.Tensor | None, hop: int) -> torch.Tensor:
         """The hosted rows as neighbours see them this round: live rows as they are, silent ones per semantics.
@@ -85,25 +159,31 @@ class Mixer(ABC):
         return x_eff
 
     def record_round(
-        self, direction: str, layer: int, hop: int, live_N: np.ndarray | None, dim: int, itemsize: int
+        self, direction: str, layer: int, hop: int, silent: SilentAgents | None, dim: int, itemsize: int
     ) -> int:
         """Log the logical messages hosted live agents send in one round (sender-side accounting)."""
-        sender_N = np.zeros(self.num_agents, dtype=bool)
-        sender_N[self.agents] = True
-        if live_N is not None:
-            sender_N &= live_N
-        edges = self.adjacency_NN & sender_N[:, None]
-        return self.ledger.record_logical(direction, layer, hop, edges, dim * itemsize)
+        if self.recomputing:
+            return 0
+        live_A = self.live_of(silent, "hosted", self.agents)
+        live_E = None if live_A is None else live_A[self._edge_sender]
+        return self.ledger.record_logical(direction, layer, hop, live_E, dim * itemsize)
 
     # -- the seam --------------------------------------------------------------------------------------
     @abstractmethod
-    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent_N: torch.Tensor | None = None) -> torch.Tensor:
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
         """Rows of S·X for the hosted agents, A × D."""
 
     @abstractmethod
     def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
         """Differentiable sum over workers. With ``ledger_layer`` the reduction is model traffic (e.g. the
         agent-batch normalisation) and is recorded: each of ``num_senders`` hosted agents sends one message of t."""
+
+    @abstractmethod
+    def all_reduce_max(self, t: torch.Tensor) -> torch.Tensor:
+        """The elementwise maximum over workers (the simulator's bookkeeping, not differentiable)."""
+
+    def watch_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """Start summing these parameters' gradients during the backward (no-op with one worker)."""
 
     @abstractmethod
     def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
@@ -119,6 +199,8 @@ class Mixer(ABC):
 
     def record_all_reduce(self, layer: int, t: torch.Tensor, num_senders: int) -> None:
         """Log an all-reduce of ``t`` as one logical message per contributing agent (direction ``allreduce``)."""
+        if self.recomputing:
+            return
         row = self.ledger.counts[(self.ledger.phase, "allreduce", layer, 0)]
         row[0] += num_senders
         row[1] += num_senders * t.numel() * t.element_size()
@@ -135,15 +217,12 @@ class Mixer(ABC):
         return None if merged is None else merged.state()
 
     def merged_ledger(self) -> Ledger | None:
-        """The sum of every worker's ledger, on the coordinator."""
+        """The sum of every worker's ledger, on the coordinator (its own ledger holds the gathers it received,
+        this one included)."""
         states = self.gather_objects(self.ledger.state())
         if states is None:
             return None
         total = Ledger(self.num_agents)
-        for state in states:
+        for state in [self.ledger.state(), *states[1:]]:
             total.merge(state)
         return total
-
-    def local_rows(self, t_N: torch.Tensor) -> torch.Tensor:
-        """The hosted agents' rows of a tensor indexed by global agent id, on this worker's device."""
-        return t_N[self.agents_t].to(self.device)

@@ -6,27 +6,32 @@ point-to-point isend/irecv on an explicit ProcessGroup (gloo on CPU, nccl on GPU
 ``torch.autograd.Function`` whose backward sends the gradients of the received rows back along the
 reversed edges and adds them into the senders' rows: the meta-gradient flows through the messages.
 
-Shapes: A hosted agents, H halo rows (received), D model dimension; ``s_AC`` holds the hosted rows of S
-restricted to the columns C = [hosted agents, halo agents].
+Shapes: A hosted agents, H halo rows (received), D model dimension; ``operator()`` holds the hosted rows of S
+restricted to the columns C = [hosted agents, halo agents] (``comm.operator``: dense when small, else CSR).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 import time
 from collections.abc import Iterable
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..graph import halo_plan
+from ..core.protocol import SilentAgents
+from ..graph import Graph, ShiftOperator, halo_plan
+from .grad_buckets import BUCKET_NUMEL, GradientBuckets
 from .mixer import Mixer
+from .operator import RowsOperator
 from .quiet import fd2_silenced
 
-BUCKET_NUMEL = 4 * 1024 * 1024  # parameter gradients are all-reduced in flat buckets of this many elements
+
+def _pickled_size(obj: Any) -> int:
+    return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
 
 
 class WorkerTimeout(RuntimeError):
@@ -37,31 +42,33 @@ class _HaloExchange(torch.autograd.Function):
     """x_eff (A × D) ↦ halo (H × D): the live rows neighbouring ranks sent this round (zeros for silent ones)."""
 
     @staticmethod
-    def forward(ctx: Any, x_AD: torch.Tensor, mixer: TorchMixer, layer: int, hop: int, live_N: np.ndarray | None):
-        ctx.mixer, ctx.layer, ctx.hop, ctx.live_N = mixer, layer, hop, live_N
-        return mixer.exchange(x_AD, "forward", layer, hop, live_N)
+    def forward(ctx: Any, x_AD: torch.Tensor, mixer: TorchMixer, layer: int, hop: int, silent: Any):
+        ctx.mixer, ctx.layer, ctx.hop, ctx.silent = mixer, layer, hop, silent
+        return mixer.exchange(x_AD, "forward", layer, hop, silent)
 
     @staticmethod
     def backward(ctx: Any, g_HD: torch.Tensor):
         m = ctx.mixer
-        return m.exchange_back(g_HD.contiguous(), ctx.layer, ctx.hop, ctx.live_N), None, None, None, None
+        return m.exchange_back(g_HD.contiguous(), ctx.layer, ctx.hop, ctx.silent), None, None, None, None
 
 
 class _AllReduceSum(torch.autograd.Function):
-    """Sum over ranks; backward sums the upstream gradients over ranks (exact for any downstream use)."""
+    """Sum over ranks; backward sums the upstream gradients over ranks (exact for any downstream use).
+    ``direction``: ``allreduce`` for the method's own collectives (layer ``layer``), ``scalars`` for the
+    simulator's (losses, norms, accuracies)."""
 
     @staticmethod
-    def forward(ctx: Any, t: torch.Tensor, mixer: TorchMixer):
-        ctx.mixer = mixer
+    def forward(ctx: Any, t: torch.Tensor, mixer: TorchMixer, direction: str, layer: int):
+        ctx.mixer, ctx.direction, ctx.layer = mixer, direction, layer
         out = t.detach().clone().contiguous()
-        mixer.raw_all_reduce(out, "scalars")
+        mixer.raw_all_reduce(out, direction, layer)
         return out
 
     @staticmethod
     def backward(ctx: Any, g: torch.Tensor):
         out = g.detach().clone().contiguous()
-        ctx.mixer.raw_all_reduce(out, "scalars")
-        return out, None
+        ctx.mixer.raw_all_reduce(out, ctx.direction, ctx.layer)
+        return out, None, None, None
 
 
 class TorchMixer(Mixer):
@@ -75,6 +82,7 @@ class TorchMixer(Mixer):
         group: Any = None,
         semantics: str = "zero",
         device: torch.device | str = "cpu",
+        timeout_s: float | None = None,
     ) -> None:
         rank, world = dist.get_rank(group), dist.get_world_size(group)
         if len(placement) != world:
@@ -84,14 +92,16 @@ class TorchMixer(Mixer):
         )
         self.placement, self.group = placement, group
         self.device = torch.device(device)
-        self.position = np.full(num_agents, -1, dtype=np.int64)  # global id -> row among hosted agents
-        self.position[self.agents] = np.arange(len(self.agents))
         self.send_rows: dict[int, np.ndarray] = {}  # peer -> global ids this rank sends to peer every round
+        self.send_pos: dict[int, np.ndarray] = {}  # peer -> their rows among the hosted agents
         self.recv_rows: dict[int, np.ndarray] = {}  # peer -> global ids received from peer (halo order)
         self.halo_agents = np.zeros(0, dtype=np.int64)
-        self.s_AC: torch.Tensor | None = None
+        self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # S_AC as CSR parts
+        self._operators: dict[torch.dtype, RowsOperator] = {}
         self._halo_stale: dict[int, torch.Tensor] = {}
         self.comm_seconds = 0.0
+        self.timeout = None if timeout_s is None else dt.timedelta(seconds=timeout_s)
+        self._buckets: GradientBuckets | None = None
         self.step = -1
         self.store: dist.Store | None
         try:  # the rendezvous store outlives a hung main thread: it tells who fell behind
@@ -153,29 +163,56 @@ class TorchMixer(Mixer):
         return peer if self.group is None else dist.get_global_rank(self.group, peer)
 
     # -- graph ----------------------------------------------------------------------------------------
-    def set_graph(self, graph: nx.Graph, s_NN: torch.Tensor, placement: list[np.ndarray] | None = None) -> None:
-        super().set_graph(graph, s_NN, placement)
+    def set_graph(self, graph: Graph, shift: ShiftOperator, placement: list[np.ndarray] | None = None) -> None:
+        super().set_graph(graph, shift, placement)
         if placement is not None:
             self.placement = placement
-            self.position[:] = -1
-            self.position[self.agents] = np.arange(len(self.agents))
         plan = halo_plan(graph, self.placement)
         self.send_rows = {dst: rows for (src, dst), rows in plan.send.items() if src == self.rank}
+        self.send_pos = {peer: np.searchsorted(self.agents, rows) for peer, rows in self.send_rows.items()}
         self.recv_rows = {src: rows for (src, dst), rows in plan.send.items() if dst == self.rank}
         halo = [self.recv_rows[p] for p in sorted(self.recv_rows)]
         self.halo_agents = np.concatenate(halo) if halo else np.zeros(0, dtype=np.int64)
-        columns = np.concatenate([self.agents, self.halo_agents])
-        self.s_AC = s_NN[self.agents_t][:, torch.as_tensor(columns)].to(self.device)
+        self._rows = shift.rows(self.agents, np.concatenate([self.agents, self.halo_agents]))
+        self._operators = {}
         self.reset_stale()
+
+    def operator(self, dtype: torch.dtype) -> RowsOperator:
+        """S_AC (hosted rows; columns: hosted agents, then the halo) in ``dtype`` on this worker's device."""
+        assert self._rows is not None, "set_graph() first"
+        if dtype not in self._operators:
+            crow, col, value = self._rows
+            num_cols = len(self.agents) + len(self.halo_agents)
+            self._operators[dtype] = RowsOperator(crow, col, value, num_cols, dtype=dtype, device=self.device)
+        return self._operators[dtype]
 
     def reset_stale(self) -> None:
         super().reset_stale()
         self._halo_stale = {}
 
+    def stale_state(self) -> dict[str, dict[int, torch.Tensor]]:
+        return {**super().stale_state(), "halo": dict(self._halo_stale)}
+
+    def load_stale_state(self, state: dict[str, dict[int, torch.Tensor]]) -> None:
+        super().load_stale_state(state)
+        self._halo_stale = dict(state["halo"])
+
     # -- the round ------------------------------------------------------------------------------------
-    def _live_rows(self, rows: np.ndarray, live_N: np.ndarray | None) -> np.ndarray:
-        """Boolean mask over ``rows``: which of them are sent this round."""
-        return np.ones(len(rows), dtype=bool) if live_N is None else live_N[rows]
+    def _sent(self, silent: SilentAgents | None, peer: int) -> np.ndarray:
+        """Positions (among the hosted agents) of the rows sent to ``peer`` this round: the live ones."""
+        live = self.live_of(silent, ("send", peer), self.send_rows[peer])
+        return self.send_pos[peer] if live is None else self.send_pos[peer][live]
+
+    def _received(self, silent: SilentAgents | None) -> list[tuple[int, np.ndarray]]:
+        """(peer, positions in the halo) of the rows each peer sends this round, peers in halo order."""
+        out, offset = [], 0
+        for peer in sorted(self.recv_rows):
+            rows = self.recv_rows[peer]
+            live = self.live_of(silent, ("recv", peer), rows)
+            positions = offset + np.arange(len(rows))
+            out.append((peer, positions if live is None else positions[live]))
+            offset += len(rows)
+        return out
 
     def _p2p(self, sends: dict[int, torch.Tensor], recvs: dict[int, torch.Tensor]) -> None:
         ops = [dist.P2POp(dist.isend, t, self._global_rank(p), self.group) for p, t in sends.items() if t.numel()]
@@ -189,87 +226,105 @@ class TorchMixer(Mixer):
 
         self._run("halo exchange", sorted(set(sends) | set(recvs)), go)
 
-    def exchange(self, x_AD: torch.Tensor, direction: str, layer: int, hop: int, live_N: np.ndarray | None):
+    def exchange(self, x_AD: torch.Tensor, direction: str, layer: int, hop: int, silent: SilentAgents | None):
         """Send each peer the live rows it needs; return the halo rows (H × D, zeros where silent)."""
         x = x_AD.detach()
-        sends, recvs = {}, {}
-        for peer, rows in self.send_rows.items():
-            rows = rows[self._live_rows(rows, live_N)]
-            sends[peer] = x[torch.as_tensor(self.position[rows], device=x.device)].contiguous()
-        for peer, rows in self.recv_rows.items():
-            recvs[peer] = x.new_empty((int(self._live_rows(rows, live_N).sum()), x.shape[1]))
+        sends = {
+            peer: x[torch.as_tensor(self._sent(silent, peer), device=x.device)].contiguous() for peer in self.send_rows
+        }
+        received = self._received(silent)
+        recvs = {peer: x.new_empty((len(positions), x.shape[1])) for peer, positions in received}
         self._p2p(sends, recvs)
         self._record_physical(direction, layer, hop, sends)
         halo_HD = x.new_zeros((len(self.halo_agents), x.shape[1]))
-        offset = 0
-        for peer in sorted(self.recv_rows):
-            rows = self.recv_rows[peer]
-            live = self._live_rows(rows, live_N)
-            idx = torch.as_tensor(offset + np.nonzero(live)[0], device=x.device)
-            halo_HD[idx] = recvs[peer]
-            offset += len(rows)
+        for peer, positions in received:
+            halo_HD[torch.as_tensor(positions, device=x.device)] = recvs[peer]
         return halo_HD
 
-    def exchange_back(self, g_HD: torch.Tensor, layer: int, hop: int, live_N: np.ndarray | None) -> torch.Tensor:
+    def exchange_back(self, g_HD: torch.Tensor, layer: int, hop: int, silent: SilentAgents | None) -> torch.Tensor:
         """Backward of ``exchange``: return each received row's gradient to its owner; sum into own rows."""
-        self.record_round("backward", layer, hop, live_N, g_HD.shape[1], g_HD.element_size())
-        sends, recvs, offset = {}, {}, 0
-        for peer in sorted(self.recv_rows):
-            rows = self.recv_rows[peer]
-            live = self._live_rows(rows, live_N)
-            sends[peer] = g_HD[torch.as_tensor(offset + np.nonzero(live)[0], device=g_HD.device)].contiguous()
-            offset += len(rows)
-        for peer, rows in self.send_rows.items():
-            recvs[peer] = g_HD.new_empty((int(self._live_rows(rows, live_N).sum()), g_HD.shape[1]))
+        self.record_round("backward", layer, hop, silent, g_HD.shape[1], g_HD.element_size())
+        sends = {
+            peer: g_HD[torch.as_tensor(positions, device=g_HD.device)].contiguous()
+            for peer, positions in self._received(silent)
+        }
+        recvs = {peer: g_HD.new_empty((len(self._sent(silent, peer)), g_HD.shape[1])) for peer in self.send_rows}
         self._p2p(sends, recvs)
         self._record_physical("backward", layer, hop, sends)
         grad_AD = g_HD.new_zeros((len(self.agents), g_HD.shape[1]))
-        for peer, rows in self.send_rows.items():
-            rows = rows[self._live_rows(rows, live_N)]
-            grad_AD.index_add_(0, torch.as_tensor(self.position[rows], device=g_HD.device), recvs[peer])
+        for peer in self.send_rows:
+            grad_AD.index_add_(0, torch.as_tensor(self._sent(silent, peer), device=g_HD.device), recvs[peer])
         return grad_AD
 
     def _record_physical(self, direction: str, layer: int, hop: int, sends: dict[int, torch.Tensor]) -> None:
         sent = [t for t in sends.values() if t.numel()]
+        direction = "recompute" if self.recomputing else direction
         self.ledger.record_physical(direction, layer, hop, len(sent), sum(t.numel() * t.element_size() for t in sent))
 
-    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent_N: torch.Tensor | None = None) -> torch.Tensor:
-        assert self.s_AC is not None, "set_graph() first"
-        live_N = None if silent_N is None else (~silent_N).numpy()
-        x_eff = self.stale_or_zero(x_AD, None if live_N is None else torch.as_tensor(live_N[self.agents]), hop)
-        self.record_round("forward", layer, hop, live_N, x_AD.shape[1], x_AD.element_size())
+    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
+        live_A = None if silent is None else self.hosted_live(silent)
+        x_eff = self.stale_or_zero(x_AD, live_A, hop)
+        self.record_round("forward", layer, hop, silent, x_AD.shape[1], x_AD.element_size())
         if torch.is_grad_enabled() and x_eff.requires_grad:
-            halo = _HaloExchange.apply(x_eff, self, layer, hop, live_N)
+            halo = _HaloExchange.apply(x_eff, self, layer, hop, silent)
         else:
-            halo = self.exchange(x_eff, "forward", layer, hop, live_N)
+            halo = self.exchange(x_eff, "forward", layer, hop, silent)
         if self.semantics == "stale" and len(self.halo_agents):
             # receivers keep the last value each neighbour sent in this hop; silent senders' rows come from it
-            if live_N is not None:
+            live_H = self.live_of(silent, "halo", self.halo_agents)
+            if live_H is not None:
                 fill = self._halo_stale.get(hop, torch.zeros_like(halo))
-                live_H = torch.as_tensor(live_N[self.halo_agents], device=halo.device)
-                halo = torch.where(live_H[:, None], halo, fill)
+                halo = torch.where(torch.as_tensor(live_H, device=halo.device)[:, None], halo, fill)
             self._halo_stale[hop] = halo
-        return self.s_AC @ torch.cat([x_eff, halo], dim=0)
+        out = self.operator(x_eff.dtype) @ torch.cat([x_eff, halo], dim=0)
+        if self.emulator is not None and not self.recomputing:  # the round ends when the model says it does
+            self.emulator.hold(layer, hop, x_AD.shape[1] * x_AD.element_size())
+        return out
 
     # -- reductions -----------------------------------------------------------------------------------
-    def raw_all_reduce(self, t: torch.Tensor, direction: str) -> None:
-        """In-place sum over ranks; physical bytes estimated as a ring all-reduce sends, 2 (W−1)/W × size."""
+    def raw_all_reduce(self, t: torch.Tensor, direction: str, layer: int = 0) -> None:
+        """In-place sum over ranks."""
         self._run(f"all-reduce ({direction})", None, lambda: dist.all_reduce(t, group=self.group))
+        self._record_ring(direction, t, layer)
+
+    def _record_ring(self, direction: str, t: torch.Tensor, layer: int = 0) -> None:
+        """Physical bytes this worker sends in an all-reduce of ``t``, estimated as a ring sends them:
+        2 (W−1) messages of 1/W of the tensor each, 2 (W−1)/W × its size."""
         nbytes = t.numel() * t.element_size()
+        direction = "recompute" if self.recomputing else direction
         self.ledger.record_physical(
             direction,
-            0,
+            layer,
             0,
             2 * (self.num_workers - 1),
             int(2 * (self.num_workers - 1) / self.num_workers * nbytes),
         )
 
     def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
-        if ledger_layer is not None:
-            self.record_all_reduce(ledger_layer, t, num_senders)
-        return _AllReduceSum.apply(t, self)
+        if ledger_layer is None:
+            return _AllReduceSum.apply(t, self, "scalars", 0)
+        self.record_all_reduce(ledger_layer, t, num_senders)
+        return _AllReduceSum.apply(t, self, "allreduce", ledger_layer)
+
+    def all_reduce_max(self, t: torch.Tensor) -> torch.Tensor:
+        out = t.detach().clone().contiguous()
+        self._run("all-reduce (max)", None, lambda: dist.all_reduce(out, op=dist.ReduceOp.MAX, group=self.group))
+        self._record_ring("scalars", out)
+        return out
+
+    def watch_gradients(self, params: Iterable[torch.nn.Parameter]) -> None:
+        """Sum the gradients of ``params`` over workers during every backward (``comm.grad_buckets``), on a
+        process group of their own (collective: every worker calls it once, in the same order)."""
+        if self.num_workers == 1:
+            return
+        ranks = None if self.group is None else dist.get_process_group_ranks(self.group)
+        group = dist.new_group(ranks=ranks, backend=dist.get_backend(self.group), timeout=self.timeout)
+        self._buckets = GradientBuckets(list(params), group, lambda flat: self._record_ring("params", flat))
 
     def all_reduce_grads(self, params: Iterable[torch.nn.Parameter]) -> None:
+        if self._buckets is not None:
+            self._run("gradient all-reduce", None, self._buckets.finish)
+            return
         grads = [p.grad for p in params if p.grad is not None]
         bucket: list[torch.Tensor] = []
         for g in [*grads, None]:
@@ -285,8 +340,10 @@ class TorchMixer(Mixer):
                 bucket = []
 
     def gather_objects(self, obj: Any) -> list[Any] | None:
-        out = [None] * self.num_workers if self.rank == 0 else None
+        out: list[Any] | None = [None] * self.num_workers if self.rank == 0 else None
         self._run("gather", None, lambda: dist.gather_object(obj, out, dst=self._global_rank(0), group=self.group))
+        if out is not None:  # counted by the receiver: what the other workers sent it
+            self.ledger.record_physical("gather", 0, 0, self.num_workers - 1, sum(map(_pickled_size, out[1:])))
         return out
 
     def broadcast_object(self, obj: Any) -> Any:
@@ -296,6 +353,9 @@ class TorchMixer(Mixer):
             [0],
             lambda: dist.broadcast_object_list(box, src=self._global_rank(0), group=self.group),
         )
+        if self.is_coordinator:
+            num_peers = self.num_workers - 1
+            self.ledger.record_physical("broadcast", 0, 0, num_peers, num_peers * _pickled_size(obj))
         return box[0]
 
     def barrier(self) -> None:

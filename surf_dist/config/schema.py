@@ -66,6 +66,10 @@ class ModelConfig:
     """W_0 ~ N(0, w0_std²) drawn fresh per forward pass (the paper's code: 5)."""
     dtype: str = "float32"
     """``float32`` | ``float64``."""
+    recompute: str = "auto"
+    """Per-layer recomputation in meta-training (``torch.utils.checkpoint``): ``on`` | ``off`` | ``auto`` (on from
+    100,000 hosted agent-layers, e.g. 10,000 agents × 10 layers on one worker). Same values and gradients;
+    activation memory O(L · A · D) instead of O(L · A · (D + I)), one more forward per step."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +119,8 @@ class EvalConfig:
     dfedavgm_local_steps: int = 5
     dfedavgm_momentum: float = 0.5
     dfedavgm_batch: int = 10
+    target_accuracy: float = 0.9
+    """Accuracy whose cost (rounds, simulated seconds, agent bytes) the summary and ``surf-dist report`` give."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -144,6 +150,32 @@ class FailureConfig:
 
 
 @dataclass(frozen=True, kw_only=True)
+class NetworkConfig:
+    """The network model (``comm.network``): simulated seconds beside rounds and bytes, and deadlines."""
+
+    latency_ms: float = 0.0
+    """One-way latency of every directed link."""
+    bandwidth_mbps: float = 0.0
+    """Bandwidth of every directed link, Mbit/s (0: infinite)."""
+    link_spread: float = 0.0
+    """σ of a log-normal factor (mean 1) per directed link on its latency and, independently, its bandwidth,
+    keyed by (seed, sender, receiver); 0: identical links."""
+    links: str | None = None
+    """A CSV file of ``sender,receiver,latency_ms,bandwidth_mbps`` rows: those links' own values."""
+    compute_ms: float = 0.0
+    """Time of one local update per agent (U-DGD's local network; one gradient step of a baseline)."""
+    compute_spread: float = 0.0
+    """σ of a log-normal factor per agent on ``compute_ms``, fixed over the run (slow devices)."""
+    jitter: float = 0.0
+    """σ of a log-normal factor per (forward pass, layer, agent) on its link and compute times (stragglers)."""
+    deadline_ms: float = 0.0
+    """A round lasts at most this long, and so does a local update: an agent whose message would arrive later,
+    or whose update would end later, is silent for that layer (``failures.semantics`` applies). 0: none."""
+    emulate: bool = False
+    """The torch and Ray backends really hold each message for its modelled time (wall clock ≈ the model)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class RunConfig:
     backend: str = "local"
     """``local`` | ``torch`` | ``ray``."""
@@ -159,6 +191,9 @@ class RunConfig:
     ray_gpus_per_worker: float = 0.0
     threads_per_worker: int = 0
     """torch threads per worker (0: leave torch's default)."""
+    tensorboard: bool = False
+    """Write TensorBoard scalars (losses, slacks, duals, seconds per step) to RUN/tensorboard beside metrics.jsonl
+    (needs ``pip install tensorboard``)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -171,6 +206,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     failures: FailureConfig = field(default_factory=FailureConfig)
+    network: NetworkConfig = field(default_factory=NetworkConfig)
     run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import importlib.util
 import math
 import re
 from pathlib import Path
@@ -30,7 +32,7 @@ def parse_kill(item: str) -> tuple[int, int]:
 
 # Every number of the config and its range: (low, high, low included, high included); None: unbounded.
 # Floats must also be finite; a number not listed must be ≥ 0. The data section's own fields are checked by
-# ``validate_data_spec``; the seed may be any integer.
+# ``validate_data_spec``, the network section's by ``_network_problems``; the seed may be any integer.
 INF = None
 DEFAULT_RANGE: tuple[float | None, float | None, bool, bool] = (0, INF, True, False)
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
@@ -71,6 +73,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "run.threads_per_worker": (0, INF, True, False),
 }
 _DATA_SPEC_NUMBERS = ("alpha", "shards_per_agent", "num_train", "num_heldout")  # validate_data_spec's
+_OWN_CHECKS = ("network",)  # sections whose numbers a function of their own checks (``_network_problems``)
 
 
 def _numbers(cfg: Config) -> list[tuple[str, Any]]:
@@ -78,7 +81,7 @@ def _numbers(cfg: Config) -> list[tuple[str, Any]]:
     out = []
     for section in dataclasses.fields(cfg):
         value = getattr(cfg, section.name)
-        if not dataclasses.is_dataclass(value):
+        if not dataclasses.is_dataclass(value) or section.name in _OWN_CHECKS:
             continue
         for f in dataclasses.fields(value):
             v = getattr(value, f.name)
@@ -123,6 +126,7 @@ def validate_config(cfg: Config) -> list[str]:
     choice("model.init", m.init, INITS)
     choice("model.tap_init", m.tap_init, TAP_INITS)
     choice("model.dtype", m.dtype, ("float32", "float64"))
+    choice("model.recompute", m.recompute, ("auto", "on", "off"))
     choice("train.constraint_form", t.constraint_form, FORMS)
     for b in e.baselines:
         choice("eval.baselines", b, BASELINES)
@@ -136,6 +140,9 @@ def validate_config(cfg: Config) -> list[str]:
         )
     if f.trace is not None and not Path(f.trace).is_file():
         p.append(f"failures.trace = {f.trace!r}: file not found (fix: a CSV of step,layer,agent rows)")
+    p.extend(_network_problems(cfg))
+    if r.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        p.append("run.tensorboard = true but TensorBoard is not installed (fix: pip install tensorboard)")
     choice("run.backend", r.backend, BACKENDS)
     choice("run.device", r.device, ("cpu", "cuda"))
     if r.backend == "local" and r.workers != 1:
@@ -164,6 +171,61 @@ def validate_config(cfg: Config) -> list[str]:
         n = graph.number_of_nodes()
         if f.num_async >= n:
             p.append(f"failures.num_async = {f.num_async}: must be below the number of agents ({n})")
+        if cfg.network.links is not None and Path(cfg.network.links).is_file():
+            p.extend(_links_problems(Path(cfg.network.links), n))
     except InputError as exc:
         p.extend(f"topology.spec: {q}" for q in exc.problems)
     return p
+
+
+def _network_problems(cfg: Config) -> list[str]:
+    """``network.*``: every time, spread and bandwidth ≥ 0; the links file exists; emulation needs processes."""
+    net, p = cfg.network, []
+    for name in (
+        "latency_ms",
+        "bandwidth_mbps",
+        "link_spread",
+        "compute_ms",
+        "compute_spread",
+        "jitter",
+        "deadline_ms",
+    ):
+        value = getattr(net, name)
+        if not (value >= 0 and value < float("inf")):
+            p.append(f"network.{name} = {value!r}: must be a finite number ≥ 0")
+    if net.links is not None and not Path(net.links).is_file():
+        p.append(
+            f"network.links = {net.links!r}: file not found (fix: a CSV of sender,receiver,latency_ms,bandwidth_mbps)"
+        )
+    if net.emulate and cfg.run.backend == "local":
+        p.append(
+            "network.emulate = true with the local backend: only messages between processes can be held "
+            "(fix: --backend torch or ray)"
+        )
+    if net.deadline_ms and not (net.latency_ms or net.bandwidth_mbps or net.compute_ms or net.links):
+        p.append(
+            "network.deadline_ms is set but nothing takes time: set network.latency_ms, bandwidth_mbps or compute_ms"
+        )
+    return p
+
+
+def _links_problems(path: Path, num_agents: int) -> list[str]:
+    """Every problem of a links CSV, with its line: columns, agent ids in 0..n-1, values ≥ 0."""
+    columns = ("sender", "receiver", "latency_ms", "bandwidth_mbps")
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if reader.fieldnames is None or not set(columns) <= set(reader.fieldnames):
+            return [f"network.links {path}: the header must name the columns {', '.join(columns)}"]
+        p = []
+        for line, row in enumerate(reader, start=2):
+            try:
+                sender, receiver = int(row["sender"]), int(row["receiver"])
+                latency, bandwidth = float(row["latency_ms"]), float(row["bandwidth_mbps"])
+            except (TypeError, ValueError):
+                p.append(f"network.links {path} line {line}: expected two agent ids and two numbers, got {row}")
+                continue
+            if not (0 <= sender < num_agents and 0 <= receiver < num_agents):
+                p.append(f"network.links {path} line {line}: agents must lie in 0..{num_agents - 1}")
+            if not (latency >= 0 and bandwidth >= 0):
+                p.append(f"network.links {path} line {line}: latency_ms and bandwidth_mbps must be ≥ 0")
+        return p

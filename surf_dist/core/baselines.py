@@ -20,7 +20,7 @@ from dataclasses import dataclass, fields
 import torch
 
 from .objective import correct_per_agent, grad_per_agent
-from .protocol import Mixing
+from .protocol import Mixing, SilentAgents
 from .sampling import batch_indices, take_batch
 
 BASELINES = ("dgd", "dsgd", "dfedavgm")
@@ -55,7 +55,7 @@ def run_baseline(
     steps: BaselineSteps,
     seed: int,
     step_index: int,
-    silent_for_round: Callable[[int], torch.Tensor | None] = lambda r: None,
+    silent_for_round: Callable[[int], SilentAgents | None] = lambda r: None,
 ) -> list[float]:
     """Held-out accuracy (all agents) after rounds 0..num_rounds: num_rounds + 1 values."""
     x_AMP, y_AM = train
@@ -69,21 +69,19 @@ def run_baseline(
         return mixer.all_reduce_sum(correct).item() / num_total
 
     def minibatch(round_: int, local_step: int, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
-        idx_NB = batch_indices(
-            seed, f"{name}/{local_step}", step_index, round_, mixer.num_agents, x_AMP.shape[1], batch
-        )
-        return take_batch(x_AMP, y_AM, mixer.local_rows(idx_NB))
+        idx_AB = batch_indices(seed, f"{name}/{local_step}", step_index, round_, mixer.agents_t, x_AMP.shape[1], batch)
+        return take_batch(x_AMP, y_AM, idx_AB.to(x_AMP.device))
 
     mixer.reset_stale()
     w = w0_AD
     curve = [accuracy(w)]
     for r in range(1, num_rounds + 1):
-        silent_N = silent_for_round(r)
+        silent = silent_for_round(r)
         if name == "dgd":
-            w_new = mixer.shift(w, layer=r, hop=1, silent_N=silent_N) - steps.dgd_step * grad_per_agent(w, x_AMP, y_AM)
+            w_new = mixer.shift(w, layer=r, hop=1, silent=silent) - steps.dgd_step * grad_per_agent(w, x_AMP, y_AM)
         elif name == "dsgd":
             xb, yb = minibatch(r, 0, steps.dsgd_batch)
-            w_new = mixer.shift(w, layer=r, hop=1, silent_N=silent_N) - steps.dsgd_step * grad_per_agent(w, xb, yb)
+            w_new = mixer.shift(w, layer=r, hop=1, silent=silent) - steps.dsgd_step * grad_per_agent(w, xb, yb)
         elif name == "dfedavgm":
             y, y_prev = w, w
             for q in range(steps.dfedavgm_local_steps):
@@ -92,11 +90,11 @@ def run_baseline(
                     y - steps.dfedavgm_step * grad_per_agent(y, xb, yb) + steps.dfedavgm_momentum * (y - y_prev),
                     y,
                 )
-            w_new = mixer.shift(y, layer=r, hop=1, silent_N=silent_N)
+            w_new = mixer.shift(y, layer=r, hop=1, silent=silent)
         else:
             raise ValueError(f"unknown baseline {name!r}; use one of {BASELINES}")
-        if silent_N is not None:
-            w_new = torch.where(mixer.local_rows(~silent_N)[:, None], w_new, w)
+        if silent is not None:
+            w_new = torch.where(mixer.hosted_live(silent)[:, None], w_new, w)
         w = w_new
         curve.append(accuracy(w))
     return curve

@@ -11,8 +11,6 @@ Lagrangian:  L(Θ, λ) = f̂_heldout(W_L) + Σ_l λ_l c_l ;  primal: Adam on Θ;
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import torch
 
 from .objective import grad_per_agent
@@ -21,12 +19,15 @@ from .protocol import Mixing
 FORMS = ("ratio", "difference")
 
 
-def gradient_norms(
-    mixer: Mixing, ws: Sequence[torch.Tensor], batches: Sequence[tuple[torch.Tensor, torch.Tensor]]
-) -> torch.Tensor:
-    """‖∇_W f̂(W_l; B_l)‖_F for l = 0..L over all agents: L + 1 values, one all-reduce, differentiable."""
-    sq_local = torch.stack([(grad_per_agent(w, x, y) ** 2).sum() for w, (x, y) in zip(ws, batches)])
-    return torch.sqrt(mixer.all_reduce_sum(sq_local)) / mixer.num_agents
+def local_gradient_square(w_AD: torch.Tensor, x_AMP: torch.Tensor, y_AM: torch.Tensor) -> torch.Tensor:
+    """Σ over the hosted agents of ‖∇f_i(w_i; B_i)‖²: this worker's part of ‖g‖² · n² (a scalar)."""
+    return (grad_per_agent(w_AD, x_AMP, y_AM) ** 2).sum()
+
+
+def gradient_norms(mixer: Mixing, squares_L1: torch.Tensor) -> torch.Tensor:
+    """‖∇_W f̂(W_l; B_l)‖_F for l = 0..L over all agents, from each worker's ``local_gradient_square`` of every
+    layer: L + 1 values, one all-reduce, differentiable."""
+    return torch.sqrt(mixer.all_reduce_sum(squares_L1)) / mixer.num_agents
 
 
 def descent_slacks(norms_L1: torch.Tensor, epsilon: float, form: str = "ratio") -> torch.Tensor:

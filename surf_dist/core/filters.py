@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from .protocol import Mixing
+from .protocol import Mixing, SilentAgents
 
 
 def graph_filter(
@@ -19,12 +19,12 @@ def graph_filter(
     taps_K1: torch.Tensor,
     *,
     layer: int,
-    silent_N: torch.Tensor | None = None,
+    silent: SilentAgents | None = None,
 ) -> torch.Tensor:
     """Rows of sum_k taps[k] S^k W for the hosted agents (A × D); ``taps_K1`` has K + 1 entries."""
     out_AD = taps_K1[0] * w_AD
     x_AD = w_AD
     for hop in range(1, taps_K1.shape[0]):
-        x_AD = mixer.shift(x_AD, layer=layer, hop=hop, silent_N=silent_N)
+        x_AD = mixer.shift(x_AD, layer=layer, hop=hop, silent=silent)
         out_AD = out_AD + taps_K1[hop] * x_AD
     return out_AD

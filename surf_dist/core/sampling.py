@@ -1,39 +1,40 @@
-"""Keyed random draws shared by training, evaluation and the baselines.
+"""Keyed random draws shared by training, evaluation and the baselines, for the hosted agents only.
 
-Every draw is made for all n agents from a generator keyed by (seed, purpose, phase, step, layer), and a
-worker keeps its own agents' rows: workers agree without talking, any placement gives the same
-numbers, and a resumed run repeats the draws of the run it resumes.
+Every draw is a row of a table keyed by (seed, purpose, phase, step, layer) and indexed by the global agent
+id (``data.rng.uniform_rows``): a worker draws the rows of the agents it hosts, at cost O(A), and gets
+exactly those rows of the full draw. Workers agree without talking, any placement and any number of workers
+give the same numbers, and a resumed run repeats the draws of the run it resumes.
 """
 
 from __future__ import annotations
 
 import torch
 
-from ..data.rng import torch_generator
+from ..data.rng import keyed_seed, normal_rows, uniform_rows
 
 
 def initial_iterate(
-    seed: int, phase: str, step: int, num_agents: int, dim: int, std: float, dtype: torch.dtype
+    seed: int, phase: str, step: int, agents_A: torch.Tensor, dim: int, std: float, dtype: torch.dtype
 ) -> torch.Tensor:
-    """W_0 for all n agents, N × D, entries i.i.d. N(0, std²) (PAPER.md §2: fresh at every forward pass)."""
-    g = torch_generator(seed, "w0", phase, step)
-    return (torch.randn(num_agents, dim, generator=g, dtype=torch.float64) * std).to(dtype)
+    """W_0 of the agents ``agents_A``, A × D, entries i.i.d. N(0, std²) (PAPER.md §2: fresh at every forward
+    pass)."""
+    return (normal_rows(keyed_seed(seed, "w0", phase, step), agents_A, dim) * std).to(dtype)
 
 
 def dropout_keep(
-    seed: int, phase: str, step: int, layer: int, num_agents: int, dim: int, p: float, dtype: torch.dtype
+    seed: int, phase: str, step: int, layer: int, agents_A: torch.Tensor, dim: int, p: float, dtype: torch.dtype
 ) -> torch.Tensor:
-    """Dropout mask of the local update's output for all n agents, N × D: Bernoulli(1 − p) / (1 − p)."""
-    g = torch_generator(seed, "dropout", phase, step, layer)
-    return (torch.rand(num_agents, dim, generator=g) >= p).to(dtype) / (1.0 - p)
+    """Dropout mask of the local update's output, A × D: Bernoulli(1 − p) / (1 − p)."""
+    u = uniform_rows(keyed_seed(seed, "dropout", phase, step, layer), agents_A, dim, torch.float32)
+    return (u >= p).to(dtype) / (1.0 - p)
 
 
 def batch_indices(
-    seed: int, phase: str, step: int, layer: int, num_agents: int, num_samples: int, batch_size: int
+    seed: int, phase: str, step: int, layer: int, agents_A: torch.Tensor, num_samples: int, batch_size: int
 ) -> torch.Tensor:
-    """Mini-batch positions for every agent, N × B, uniform with replacement over its M training samples."""
-    g = torch_generator(seed, "batch", phase, step, layer)
-    return torch.randint(num_samples, (num_agents, batch_size), generator=g)
+    """Mini-batch positions, A × B, uniform with replacement over each agent's M training samples."""
+    u = uniform_rows(keyed_seed(seed, "batch", phase, step, layer), agents_A, batch_size)
+    return (u * num_samples).long().clamp_(max=num_samples - 1)
 
 
 def take_batch(x_AMP: torch.Tensor, y_AM: torch.Tensor, idx_AB: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -18,13 +18,16 @@ Shapes: A hosted agents, D model dim, B batch, P features, C classes, I = D + B�
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
+from .constraints import local_gradient_square
 from .filters import graph_filter
-from .protocol import Mixing
+from .protocol import Mixing, SilentAgents
 
 OUTPUTS = ("relu", "linear")
 NORMALISATIONS = ("none", "agent-batch")
@@ -119,18 +122,15 @@ class UDGD(nn.Module):
         x_ABP: torch.Tensor,
         y_AB: torch.Tensor,
         mixer: Mixing,
-        silent_N: torch.Tensor | None = None,
+        silent: SilentAgents | None = None,
         keep_AD: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """W_l from W_{l-1} (``layer`` counts from 1); ``keep_AD`` is the local update's dropout mask."""
-        filtered_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent_N=silent_N)
-        if silent_N is None:
-            live_A = torch.ones(w_AD.shape[0], dtype=torch.bool, device=w_AD.device)
-        else:
-            live_A = ~mixer.local_rows(silent_N)
+        filtered_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent=silent)
+        live_A = mixer.hosted_live(silent)
         z_AI = torch.cat([w_AD, batch_input(x_ABP, y_AB, self.num_classes)], dim=1)
         w_new_AD = filtered_AD - self.updates[layer - 1](z_AI, mixer, live_A, layer, keep_AD)
-        if silent_N is None:
+        if silent is None:
             return w_new_AD
         return torch.where(live_A[:, None], w_new_AD, w_AD)
 
@@ -139,16 +139,55 @@ class UDGD(nn.Module):
         mixer: Mixing,
         w0_AD: torch.Tensor,
         batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-        silent: Sequence[torch.Tensor | None] | None = None,
-        keep: Sequence[torch.Tensor] | None = None,
+        silent: Sequence[SilentAgents | None] | None = None,
+        keep: Callable[[int], torch.Tensor | None] | None = None,
     ) -> list[torch.Tensor]:
         """[W_0, W_1, ..., W_L] (hosted rows). ``batches[l-1]`` feeds layer l; ``silent[l-1]`` is its silent set;
-        ``keep[l-1]`` its dropout mask (training only)."""
+        ``keep(l)`` its dropout mask (training only)."""
+        ws, _ = self.unroll(mixer, w0_AD, [batches[0], *batches], silent, keep)
+        return ws
+
+    def unroll(
+        self,
+        mixer: Mixing,
+        w0_AD: torch.Tensor,
+        batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
+        silent: Sequence[SilentAgents | None] | None = None,
+        keep: Callable[[int], torch.Tensor | None] | None = None,
+        *,
+        recompute: bool = False,
+    ) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """[W_0, ..., W_L] and the hosted part of each ‖∇f̂(W_l; B_l)‖² (L + 1 values, for the descent
+        constraints). ``batches`` holds B_0..B_L: B_l feeds layer l and measures W_l; B_0 only measures W_0.
+
+        ``recompute``: each layer (with its gradient norm) is a ``torch.utils.checkpoint`` region: only the
+        iterates W_l are kept for the backward, a layer's intermediates are recomputed when its gradient is
+        needed. The values and gradients are those of the plain path; memory falls from O(L · A · (D + I))
+        activations to O(L · A · D) plus one layer's; a step costs one more forward.
+        """
         mixer.reset_stale()
         ws = [w0_AD]
+        squares = [local_gradient_square(w0_AD, *batches[0])]
         for layer in range(1, self.num_layers + 1):
-            x_ABP, y_AB = batches[layer - 1]
-            silent_N = None if silent is None else silent[layer - 1]
-            keep_AD = None if keep is None else keep[layer - 1]
-            ws.append(self.layer(layer, ws[-1], x_ABP, y_AB, mixer, silent_N, keep_AD))
-        return ws
+            silent_l = None if silent is None else silent[layer - 1]
+
+            def step(
+                w_AD: torch.Tensor,
+                x_ABP: torch.Tensor,
+                y_AB: torch.Tensor,
+                layer: int = layer,
+                silent_l: Any = silent_l,
+            ) -> tuple[torch.Tensor, torch.Tensor]:
+                keep_AD = None if keep is None else keep(layer)
+                w_new_AD = self.layer(layer, w_AD, x_ABP, y_AB, mixer, silent_l, keep_AD)
+                return w_new_AD, local_gradient_square(w_new_AD, x_ABP, y_AB)
+
+            if recompute and torch.is_grad_enabled():
+                w_new, square = checkpoint(
+                    step, ws[-1], *batches[layer], use_reentrant=False, context_fn=mixer.recompute_contexts
+                )
+            else:
+                w_new, square = step(ws[-1], *batches[layer])
+            ws.append(w_new)
+            squares.append(square)
+        return ws, torch.stack(squares)

@@ -6,18 +6,19 @@ one neighbour exchange, in which every agent sends its row of the iterate to its
 
 Pipeline::
 
-    build_graph(spec)  ->  shift_operator(graph)       S
+    build_graph(spec)  ->  shift_matrix(graph)         S, sparse
                        ->  place(graph, num_workers)   agents per worker
                        ->  halo_plan(graph, placement) rows each worker sends each other worker per round
                        ->  traffic_per_round(...)      logical messages vs physical rows
 """
 
+from .core import Graph
 from .describe import describe, format_description
-from .files import load_graph_file, validate_graph
+from .files import as_graph, load_graph_file, validate_graph
 from .generators import build_graph
 from .halo import HaloPlan, halo_plan, traffic_per_round
 from .placement import place
-from .shift import shift_operator, spectral_gap
+from .shift import ShiftOperator, shift_matrix, shift_operator, spectral_gap
 from .spec import GENERATORS, GRAPH_FILE_SUFFIXES, NORMALISATIONS, PLACEMENTS
 
 __all__ = [
@@ -25,13 +26,17 @@ __all__ = [
     "GRAPH_FILE_SUFFIXES",
     "NORMALISATIONS",
     "PLACEMENTS",
+    "Graph",
     "HaloPlan",
+    "ShiftOperator",
+    "as_graph",
     "build_graph",
     "describe",
     "format_description",
     "halo_plan",
     "load_graph_file",
     "place",
+    "shift_matrix",
     "shift_operator",
     "spectral_gap",
     "traffic_per_round",

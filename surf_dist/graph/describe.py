@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import networkx as nx
 import numpy as np
 
 from .files import validate_graph
 from .generators import build_graph
 from .halo import halo_plan, traffic_per_round
 from .placement import place
-from .shift import _eigenvalue_moduli, shift_operator
+from .shift import _eigenvalue_moduli, shift_matrix
 
 
 def _ranges(agents: np.ndarray) -> str:
@@ -38,8 +37,8 @@ def describe(
     """
     graph = build_graph(spec_or_path, seed=seed, allow_disconnected=True)
     validate_graph(graph, num_workers=num_workers, allow_disconnected=True, source=spec_or_path)
-    degrees = np.array([d for _, d in graph.degree()], dtype=np.float64)
-    moduli = _eigenvalue_moduli(shift_operator(graph, normalisation))
+    degrees = graph.degree.astype(np.float64)
+    moduli = _eigenvalue_moduli(shift_matrix(graph, normalisation), count=2)
     second = float(moduli[1]) if len(moduli) > 1 else 0.0
     parts = place(graph, num_workers, placement, seed=seed)
     plan = halo_plan(graph, parts)
@@ -48,10 +47,10 @@ def describe(
         "seed": seed,
         "num_agents": graph.number_of_nodes(),
         "num_edges": graph.number_of_edges(),
-        "weighted": any(w != 1.0 for _, _, w in graph.edges(data="weight")),
+        "weighted": graph.weighted,
         "degree": {"min": int(degrees.min()), "max": int(degrees.max()), "mean": float(degrees.mean())},
-        "connected": nx.is_connected(graph),
-        "num_components": nx.number_connected_components(graph),
+        "connected": graph.is_connected(),
+        "num_components": len(graph.component_sizes),
         "normalisation": normalisation,
         "second_eigenvalue_modulus": second,
         "spectral_gap": 1.0 - second,

@@ -15,7 +15,7 @@ import networkx as nx
 import numpy as np
 
 from ..errors import InputError
-from .canonical import canonical_graph as _canonical_graph
+from .core import Graph
 from .spec import GENERATORS, GRAPH_FILE_SUFFIXES
 
 
@@ -112,7 +112,7 @@ def _weight(token: Any) -> float | None:
     return weight if math.isfinite(weight) and weight > 0 else None
 
 
-def _graph_from_records(records: _Records, *, directed_ok: bool) -> tuple[nx.Graph | None, list[str]]:
+def _graph_from_records(records: _Records, *, directed_ok: bool) -> tuple[Graph | None, list[str]]:
     """Validate what a file lists and build the canonical graph; every problem is collected."""
     problems = list(records.problems)
     if records.directed and not directed_ok:
@@ -182,10 +182,11 @@ def _graph_from_records(records: _Records, *, directed_ok: bool) -> tuple[nx.Gra
             )
     if problems:
         return None, problems
-    return _canonical_graph(len(node_ids), edges.keys(), edges.values()), []
+    ends = np.array(list(edges), dtype=np.int64).reshape(-1, 2)
+    return Graph.from_edges(len(node_ids), ends[:, 0], ends[:, 1], list(edges.values())), []
 
 
-def load_graph_file(path: str | Path, *, directed_ok: bool = False) -> nx.Graph:
+def load_graph_file(path: str | Path, *, directed_ok: bool = False) -> Graph:
     """Read a graph file: edge list (.txt/.edges/.edgelist, optional weight column), adjacency list
     (.adjlist), GraphML (.graphml) or JSON node-link (.json).
 
@@ -215,23 +216,35 @@ def load_graph_file(path: str | Path, *, directed_ok: bool = False) -> nx.Graph:
     return graph
 
 
+def as_graph(graph: Graph | nx.Graph) -> Graph:
+    """A ``Graph``; an ``nx.Graph`` (nodes 0..n-1) is converted."""
+    return graph if isinstance(graph, Graph) else Graph.from_networkx(graph)
+
+
 def validate_graph(
-    graph: nx.Graph, *, num_workers: int = 1, allow_disconnected: bool = False, source: str = "graph"
+    graph: Graph | nx.Graph, *, num_workers: int = 1, allow_disconnected: bool = False, source: str = "graph"
 ) -> None:
-    """Check a graph for a run: undirected, nodes 0..n-1, no self-loops, positive finite weights,
-    connected (unless allowed), and at least one agent per worker. Raises InputError with every problem."""
-    n = graph.number_of_nodes()
+    """Check a graph for a run: undirected, nodes 0..n-1, no self-loops, positive finite weights, connected
+    (unless allowed), and at least one agent per worker. Raises InputError with every problem."""
     problems = []
-    if graph.is_directed() or graph.is_multigraph():
-        problems.append("the graph must be a simple undirected nx.Graph")
+    if isinstance(graph, nx.Graph):
+        if graph.is_directed() or graph.is_multigraph():
+            problems.append("the graph must be a simple undirected nx.Graph")
+        elif graph.number_of_nodes() and set(graph.nodes) != set(range(graph.number_of_nodes())):
+            problems.append("node ids must be exactly 0..n-1")
+        else:
+            loops = list(nx.selfloop_edges(graph))
+            if loops:
+                problems.append(f"{len(loops)} self-loops (e.g. {loops[0][0]}): the shift operator adds them")
+            if any(_weight(w) is None for _, _, w in graph.edges(data="weight", default=1.0)):
+                problems.append("edge weights must be positive finite numbers")
+        if problems:
+            raise InputError(problems, source=source)
+        graph = Graph.from_networkx(graph)
+    n = graph.num_agents
     if n == 0:
         problems.append("the graph is empty: it has no agents")
-    elif set(graph.nodes) != set(range(n)):
-        problems.append("node ids must be exactly 0..n-1")
-    loops = list(nx.selfloop_edges(graph))
-    if loops:
-        problems.append(f"{len(loops)} self-loops (e.g. {loops[0][0]}): the shift operator adds them")
-    if any(_weight(w) is None for _, _, w in graph.edges(data="weight", default=1.0)):
+    if not (np.all(np.isfinite(graph.weight)) and np.all(graph.weight > 0)):
         problems.append("edge weights must be positive finite numbers")
     if num_workers < 1:
         problems.append(f"num_workers={num_workers}: need at least one worker")
@@ -240,8 +253,8 @@ def validate_graph(
             f"{n} agents cannot fill {num_workers} workers (each worker hosts at least one "
             f"agent): use {n} workers or fewer"
         )
-    if n and not allow_disconnected and not graph.is_directed() and not nx.is_connected(graph):
-        sizes = sorted((len(c) for c in nx.connected_components(graph)), reverse=True)
+    if n and not allow_disconnected and not graph.is_connected():
+        sizes = graph.component_sizes
         problems.append(
             f"the graph is disconnected ({len(sizes)} components of sizes "
             f"{sizes[:8]}{' ...' if len(sizes) > 8 else ''}): information cannot reach every "

@@ -1,80 +1,86 @@
-"""Placement of agents on workers: contiguous blocks or a min-cut partition."""
+"""Placement of agents on workers: contiguous blocks, or a min-cut partition (METIS).
+
+Every placement is ``num_workers`` sorted int64 arrays, disjoint, covering 0..n-1, none empty, with the sizes
+of ``np.array_split`` (differing by at most one), so a worker's memory is predictable.
+
+``mincut`` asks METIS (pymetis; multilevel k-way, ~0.05 s for 100,000 agents) for a partition with at most
+0.1 % imbalance, with a fixed seed, then evens the sizes out by moving the boundary agents that cost the
+fewest cut edges. METIS is deterministic for a seed and a version: every worker of a run must have the same
+pymetis version (as they must have the same surf-dist). It falls back to contiguous when that cuts fewer
+edges, so mincut never cuts more edges than contiguous.
+"""
 
 from __future__ import annotations
 
-import math
+import warnings
 
 import networkx as nx
 import numpy as np
-from networkx.algorithms.community import kernighan_lin_bisection
+import pymetis
 
 from ..errors import InputError
+from .core import Graph
+from .files import as_graph
 from .spec import PLACEMENTS, _is_count
 
 
-def _num_cut_edges(graph: nx.Graph, placement: list[np.ndarray]) -> int:
-    owner = np.empty(graph.number_of_nodes(), dtype=np.int64)
+def num_cut_edges(graph: Graph, placement: list[np.ndarray]) -> int:
+    """Undirected edges whose ends lie on different workers."""
+    owner = owner_of(placement, graph.num_agents)
+    return int(np.count_nonzero(owner[graph.u] != owner[graph.v]))
+
+
+def owner_of(placement: list[np.ndarray], num_agents: int) -> np.ndarray:
+    """owner[agent] = worker (no checks; see ``halo._owner`` for the checked version)."""
+    owner = np.empty(num_agents, dtype=np.int64)
     for worker, agents in enumerate(placement):
         owner[agents] = worker
-    return sum(1 for u, v in graph.edges() if owner[u] != owner[v])
+    return owner
 
 
-def _bfs_order(graph: nx.Graph) -> list[int]:
-    """Agents in breadth-first order, component by component, each from a pseudo-peripheral agent
-    (two sweeps of 'go to the farthest agent'), so that a prefix is a compact region."""
-    order: list[int] = []
-    for component in sorted(nx.connected_components(graph), key=min):
-        start = min(component)
-        for _ in range(2):
-            distance = nx.single_source_shortest_path_length(graph, start)
-            farthest = max(distance.values())
-            start = min(v for v, d in distance.items() if d == farthest)
-        order += [start] + [v for _, v in nx.bfs_edges(graph, start, sort_neighbors=sorted)]
-    return order
+def _metis(graph: Graph, num_workers: int, seed: int) -> np.ndarray:
+    indptr, indices, _ = graph.csr
+    options = pymetis.Options(seed=seed, ufactor=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        _, parts = pymetis.part_graph(num_workers, xadj=indptr, adjncy=indices, options=options)
+    return np.asarray(parts, dtype=np.int64)
 
 
-def _bisect(graph: nx.Graph, size_left: int, rng: np.random.Generator, num_random_starts: int = 2) -> set[int]:
-    """A set of exactly ``size_left`` agents with few edges leaving it: Kernighan-Lin (which swaps pairs, so
-    it keeps the sizes) from a breadth-first start and from random starts; the smallest cut wins."""
-    nodes = sorted(graph.nodes)
-    starts = [set(_bfs_order(graph)[:size_left])]
-    starts += [set(rng.permutation(nodes)[:size_left].tolist()) for _ in range(num_random_starts)]
-    best: set[int] = set()
-    best_cut = math.inf
-    for start in starts:
-        part_a, part_b = kernighan_lin_bisection(graph, partition=(start, set(nodes) - start), weight=None)
-        left = part_a if len(part_a) == size_left else part_b
-        cut = nx.cut_size(graph, left)
-        if cut < best_cut:
-            best, best_cut = left, cut
-    return best
+def _balance(graph: Graph, parts: np.ndarray, sizes: list[int]) -> np.ndarray:
+    """Move agents out of parts above their target size into parts below it, cheapest moves first: an agent's
+    cost is (neighbours in its part) − (neighbours in the target part)."""
+    parts = parts.copy()
+    indices = graph.csr[1]
+    target = np.asarray(sizes)
+    while True:
+        count = np.bincount(parts, minlength=len(sizes))
+        over, under = np.flatnonzero(count > target), np.flatnonzero(count < target)
+        if not len(over):
+            return parts
+        dest = int(under[0])
+        movers = np.flatnonzero(np.isin(parts, over))
+        neighbour_part, n = parts[indices], graph.num_agents
+        same = np.bincount(graph.sender, weights=neighbour_part == parts[graph.sender], minlength=n)
+        into = np.bincount(graph.sender, weights=neighbour_part == dest, minlength=n)
+        cost = same[movers] - into[movers]
+        order = movers[np.argsort(cost, kind="stable")]
+        num_moves = min(int(target[dest] - count[dest]), sum(int(count[p] - target[p]) for p in over))
+        chosen: list[int] = []
+        left = {int(p): int(count[p] - target[p]) for p in over}
+        for agent in order:
+            if left[int(parts[agent])] > 0:
+                chosen.append(int(agent))
+                left[int(parts[agent])] -= 1
+                if len(chosen) == num_moves:
+                    break
+        parts[chosen] = dest
 
 
-def _bisect_recursively(
-    graph: nx.Graph, agents: list[int], num_parts: int, rng: np.random.Generator
-) -> list[list[int]]:
-    """Split ``agents`` into ``num_parts`` parts whose sizes are those of np.array_split (differ by <= 1)."""
-    if num_parts == 1:
-        return [agents]
-    num_left = num_parts // 2
-    sizes = [len(chunk) for chunk in np.array_split(np.arange(len(agents)), num_parts)]
-    left = _bisect(graph.subgraph(agents), sum(sizes[:num_left]), rng)
-    right = sorted(set(agents) - left)
-    return _bisect_recursively(graph, sorted(left), num_left, rng) + _bisect_recursively(
-        graph, right, num_parts - num_left, rng
-    )
-
-
-def place(graph: nx.Graph, num_workers: int, method: str = "contiguous", *, seed: int = 0) -> list[np.ndarray]:
-    """Agents per worker: ``num_workers`` sorted int64 arrays, disjoint, covering 0..n-1, none empty, sizes
-    as np.array_split (differing by at most one).
-
-    - ``contiguous``: np.array_split(arange(n), num_workers).
-    - ``mincut``: recursive Kernighan-Lin bisection (networkx, deterministic for ``seed``; pymetis is not
-      used so that every machine computes the same placement). Falls back to contiguous when that cuts
-      fewer edges, so mincut never cuts more edges than contiguous.
-    """
-    n = graph.number_of_nodes()
+def place(graph: Graph | nx.Graph, num_workers: int, method: str = "contiguous", *, seed: int = 0) -> list[np.ndarray]:
+    """Agents per worker (module docstring)."""
+    graph = as_graph(graph)
+    n = graph.num_agents
     problems = []
     if method not in PLACEMENTS:
         problems.append(f"unknown placement {method!r}; valid: {', '.join(PLACEMENTS)}")
@@ -87,7 +93,7 @@ def place(graph: nx.Graph, num_workers: int, method: str = "contiguous", *, seed
     contiguous = [chunk.astype(np.int64) for chunk in np.array_split(np.arange(n), num_workers)]
     if method == "contiguous" or num_workers == 1:
         return contiguous
-    rng = np.random.default_rng(np.random.SeedSequence([seed, num_workers]))
-    parts = _bisect_recursively(graph, list(range(n)), int(num_workers), rng)
-    mincut = [np.array(sorted(part), dtype=np.int64) for part in parts]
-    return contiguous if _num_cut_edges(graph, contiguous) < _num_cut_edges(graph, mincut) else mincut
+    sizes = [len(chunk) for chunk in contiguous]
+    parts = _balance(graph, _metis(graph, int(num_workers), int(seed) % (2**31)), sizes)
+    mincut = [np.flatnonzero(parts == w).astype(np.int64) for w in range(num_workers)]
+    return contiguous if num_cut_edges(graph, contiguous) < num_cut_edges(graph, mincut) else mincut

@@ -25,6 +25,7 @@ import contextlib
 import ctypes
 import multiprocessing as mp
 import os
+import pickle
 import queue as queue_mod
 import signal
 import socket
@@ -171,8 +172,8 @@ def _child(rank: int, target: Callable[[int], Any], results: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     code = 0
-    try:
-        results.put((rank, "ok", target(rank)))
+    try:  # pickled here, so that a result that cannot be pickled is this worker's error, not a silent hang
+        results.put((rank, "ok", pickle.dumps(target(rank), protocol=pickle.HIGHEST_PROTOCOL)))
     except InputError as exc:
         results.put((rank, "input", exc.problems))
         code = 2
@@ -218,7 +219,7 @@ class ForkedGroup(Group):
     def _report(self, item: tuple) -> tuple[int, Any, Failure | None]:
         rank, status, value = item[0], item[1], item[2]
         if status == "ok":
-            return rank, value, None
+            return rank, pickle.loads(value), None
         if status == "input":
             return rank, None, Failure(rank, "found bad input", input_problems=list(value))
         if status == "timeout":

@@ -62,6 +62,7 @@ def build_mixer(cfg: Config, problem: Problem) -> TorchMixer:
         num_agents=problem.num_agents,
         semantics=cfg.failures.semantics,
         device=device,
+        timeout_s=cfg.run.timeout_s,
     )
 
 

@@ -20,7 +20,7 @@ from ..config import save_config
 from . import checkpoint
 from . import metrics as metrics_file
 from .failures import KillInjector
-from .metrics import MetricsLog
+from .metrics import MetricsLog, TensorBoardLog
 from .trainer import History, Trainer
 
 
@@ -41,7 +41,8 @@ def resume(trainer: Trainer, run_dir: Path | None) -> bool:
 def save(trainer: Trainer, run_dir: Path | None) -> None:
     state = trainer.state()  # collective: every worker takes part in gathering the ledger
     if trainer.mixer.is_coordinator and run_dir is not None:
-        checkpoint.save(state, run_dir)
+        path = checkpoint.save(state, run_dir)
+        trainer.mixer.ledger.record_physical("checkpoint", 0, 0, 1, path.stat().st_size)  # simulator traffic
 
 
 def _progress_bar(trainer: Trainer, resumed: bool) -> tqdm:
@@ -79,6 +80,7 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
     if writes is not None:
         metrics_file.write_timing(writes, history.attempts, history.train_s)
     killer = KillInjector(cfg.failures, seed=cfg.seed, num_workers=mixer.num_workers, run_dir=run_dir)
+    board = TensorBoardLog(writes, trainer.step) if (writes is not None and cfg.run.tensorboard) else None
     bar = _progress_bar(trainer, resumed) if (progress and coordinator) else None
     val_every = cfg.train.validate_every or cfg.data.num_meta_train
     clock = time.perf_counter()
@@ -102,6 +104,8 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
                 row["val_loss"] = trainer.validate_and_keep_best()
             if metrics is not None:
                 metrics.append(row)
+            if board is not None:
+                board.append(row)
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(
@@ -120,4 +124,6 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
             bar.close()
         if metrics is not None:
             metrics.close()
+        if board is not None:
+            board.close()
     return history

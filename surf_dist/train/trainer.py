@@ -21,15 +21,19 @@ import torch
 from torch import nn
 
 from ..comm.mixer import Mixer
+from ..comm.network import Emulator
 from ..config import Config
 from ..core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
 from ..core.objective import loss_per_agent
+from ..core.protocol import SilentAgents
 from ..core.sampling import batch_indices, dropout_keep, initial_iterate, take_batch
 from ..core.udgd import UDGD
 from ..data.rng import keyed_seed
 from ..data.tasks import TaskData
+from ..graph import Graph
 from ..problem import Problem
-from .failures import SilentSchedule
+from .silent import SilentSchedule
+from .timing import network_model, with_deadline
 
 
 def build_model(cfg: Config, problem: Problem) -> UDGD:
@@ -81,6 +85,7 @@ class Trainer:
     def __init__(self, cfg: Config, mixer: Mixer, problem: Problem) -> None:
         self.cfg, self.mixer, self.problem = cfg, mixer, problem
         self.model = build_model(cfg, problem).to(mixer.device)
+        mixer.watch_gradients(self.model.parameters())  # summed over workers while the backward runs
         self.optimizer = torch.optim.AdamW(
             self.model.parameters(),
             lr=cfg.train.lr,
@@ -93,6 +98,16 @@ class Trainer:
         self.best_state: dict[str, torch.Tensor] = copy.deepcopy(self.model.state_dict())
         self.step = 0
         self.silent = SilentSchedule(cfg.failures, seed=cfg.seed, num_agents=problem.num_agents)
+        self.network = network_model(cfg, problem.num_agents)
+        if cfg.network.emulate:
+            mixer.emulator = Emulator(self.network)
+        self.graph: Graph | None = None  # the current task's
+
+    @property
+    def recompute(self) -> bool:
+        """Per-layer recomputation (``model.recompute``; ``auto``: from 100,000 hosted agent-layers on)."""
+        setting = self.cfg.model.recompute
+        return setting == "on" or (setting == "auto" and len(self.mixer.agents) * self.cfg.model.num_layers >= 100_000)
 
     @property
     def num_steps(self) -> int:
@@ -102,7 +117,8 @@ class Trainer:
     def prepare(self, split: str, index: int) -> TaskData:
         """Point the Mixer at the task's graph and return this worker's agents' data."""
         tg = self.problem.graph(split, index)
-        self.mixer.set_graph(tg.graph, tg.s_NN, self.problem.placement(self.mixer.num_workers, split, index))
+        self.graph = tg.graph
+        self.mixer.set_graph(tg.graph, tg.shift, self.problem.placement(self.mixer.num_workers, split, index))
         task = self.problem.task(split, index, self.mixer.agents)
         if self.mixer.device.type == "cpu":
             return task
@@ -111,35 +127,57 @@ class Trainer:
 
     def batches(self, task: TaskData, phase: str, step: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """B_0..B_L: B_l feeds layer l and measures ‖∇f̂(W_l; B_l)‖; B_0 only measures W_0."""
-        n, m, b = self.problem.num_agents, task.train_x.shape[1], self.cfg.model.batch_size
+        agents, m, b = self.mixer.agents_t, task.train_x.shape[1], self.cfg.model.batch_size
         return [
             take_batch(
                 task.train_x,
                 task.train_y,
-                self.mixer.local_rows(batch_indices(self.cfg.seed, phase, step, layer, n, m, b)),
+                batch_indices(self.cfg.seed, phase, step, layer, agents, m, b).to(task.train_x.device),
             )
             for layer in range(self.cfg.model.num_layers + 1)
         ]
 
     def forward(self, model: UDGD, task: TaskData, phase: str, step: int, with_silent: bool) -> Forward:
-        n = self.problem.num_agents
-        w0 = self.mixer.local_rows(
-            initial_iterate(self.cfg.seed, phase, step, n, self.problem.dim, self.cfg.model.w0_std, self.problem.dtype)
+        """One unrolled forward pass on the hosted agents, with the global loss, gradient norms and the number
+        of silent (agent, layer) pairs (summed over workers in the loss's all-reduce)."""
+        n, agents, dim, dtype, device = (
+            self.problem.num_agents,
+            self.mixer.agents_t,
+            self.problem.dim,
+            self.problem.dtype,
+            self.mixer.device,
         )
+        w0 = initial_iterate(self.cfg.seed, phase, step, agents, dim, self.cfg.model.w0_std, dtype).to(device)
         batches = self.batches(task, phase, step)
-        silent = self.silent.masks(phase, step, self.cfg.model.num_layers) if with_silent else None
-        num_silent = 0 if silent is None else int(sum(int(s.sum()) for s in silent if s is not None))
+        injected = self.silent.layers(phase, step, self.cfg.model.num_layers) if with_silent else None
+        silent = self.silent_sets(phase, step, injected, self.cfg.model.num_layers) if with_silent else None
+        if self.mixer.emulator is not None and self.graph is not None:
+            m = self.cfg.model
+            self.mixer.emulator.begin(self.graph, self.mixer.agents, phase, step, m.num_layers, m.num_hops, 1, injected)
         keep = None
         if phase == "train" and self.cfg.model.dropout > 0:
-            p, dim = self.cfg.model.dropout, self.problem.dim
-            keep = [
-                self.mixer.local_rows(dropout_keep(self.cfg.seed, phase, step, layer, n, dim, p, self.problem.dtype))
-                for layer in range(1, self.cfg.model.num_layers + 1)
-            ]
-        ws = model(self.mixer, w0, batches[1:], silent, keep)
-        norms = gradient_norms(self.mixer, ws, batches)
-        loss = self.mixer.all_reduce_sum(loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum().reshape(1))[0] / n
-        return Forward(ws, norms, loss, num_silent)
+            p = self.cfg.model.dropout
+
+            def keep(layer: int) -> torch.Tensor:  # drawn where it is used: a recomputed layer draws it again
+                return dropout_keep(self.cfg.seed, phase, step, layer, agents, dim, p, dtype).to(device)
+
+        ws, squares = model.unroll(self.mixer, w0, batches, silent, keep, recompute=self.recompute)
+        norms = gradient_norms(self.mixer, squares)
+        loss_sum = loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum()
+        if injected is None:
+            loss = self.mixer.all_reduce_sum(loss_sum.reshape(1))[0] / n
+            return Forward(ws, norms, loss, 0)
+        num_silent = sum(self.mixer.num_silent_hosted(s) for s in injected)
+        total = self.mixer.all_reduce_sum(torch.stack([loss_sum, loss_sum.new_tensor(float(num_silent))]))
+        return Forward(ws, norms, total[0] / n, int(round(float(total[1].detach()))))
+
+    def silent_sets(
+        self, phase: str, step: int, injected: list[SilentAgents | None] | None, num_layers: int, num_updates: int = 1
+    ) -> list[SilentAgents | None] | None:
+        """The silent sets of a pass: the injected ones and, with a deadline, the agents that miss it."""
+        assert self.graph is not None, "prepare() a task first"
+        num_bytes = self.problem.dim * self.problem.dtype.itemsize
+        return with_deadline(self.network, self.graph, num_bytes, phase, step, injected, num_layers, num_updates)
 
     # -- one meta-training step -------------------------------------------------------------------------
     def compute_gradients(self, step: int) -> tuple[torch.Tensor, torch.Tensor, Forward]:

@@ -8,6 +8,7 @@ and each runs ``body(trainer)``, so the parity body of ``tests/_parity.py`` runs
 
 from __future__ import annotations
 
+import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,8 @@ FAST = [
     "data.num_meta_test=1",
     "eval.baselines=[]",
 ]
+LOSS_RTOL = 1e-5  # float32
+ACC_ATOL = 1e-6
 
 
 def ray_config(num_workers: int, overrides: list[str] = ()) -> Config:
@@ -55,6 +58,29 @@ def local_summary(overrides: list[str], out: Path | None = None) -> dict[str, An
     summary = run_local(cfg, out, progress=False)
     assert summary is not None
     return summary
+
+
+def _rel(a: float, b: float) -> float:
+    return abs(a - b) / max(abs(a), abs(b), 1e-12)
+
+
+def assert_same_run(ray_s: dict[str, Any], local_s: dict[str, Any], *, rtol: float = LOSS_RTOL) -> None:
+    """Per-step losses and final parameter norms to ``rtol`` (relative), eval accuracy per layer to 1e-6, from
+    two summaries (when the run directories are not both at hand; otherwise ``surf_dist.compare.compare_runs``
+    also compares the parameters elementwise)."""
+    la, lb = ray_s["train"]["loss_per_step"], local_s["train"]["loss_per_step"]
+    assert len(la) == len(lb) >= 3, f"steps: ray {len(la)} vs local {len(lb)}"
+    gaps = [_rel(a, b) for a, b in zip(la, lb, strict=True)]
+    assert max(gaps) <= rtol, f"loss per step differs: ray {la} vs local {lb} (rel gaps {gaps})"
+    na, nb = ray_s["train"]["final_param_norms"], local_s["train"]["final_param_norms"]
+    assert set(na) == set(nb), f"parameter names differ: {sorted(set(na) ^ set(nb))}"
+    bad = {k: (na[k], nb[k]) for k in na if not _rel(na[k], nb[k]) <= rtol}
+    assert not bad, f"final parameter norms differ (ray, local): {bad}"
+    ea, eb = ray_s["eval"]["udgd"]["accuracy_per_layer"], local_s["eval"]["udgd"]["accuracy_per_layer"]
+    assert len(ea) == len(eb), f"layers: ray {len(ea)} vs local {len(eb)}"
+    assert all(math.isclose(a, b, abs_tol=ACC_ATOL) for a, b in zip(ea, eb, strict=True)), (
+        f"eval accuracy per layer differs: ray {ea} vs local {eb}"
+    )
 
 
 class BodyActor:

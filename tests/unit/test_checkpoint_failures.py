@@ -8,7 +8,8 @@ import torch
 
 from surf_dist.config import FailureConfig
 from surf_dist.train import checkpoint
-from surf_dist.train.failures import KillInjector, SilentSchedule, kills_fired
+from surf_dist.train.failures import KillInjector, kills_fired
+from surf_dist.train.silent import SilentSchedule
 
 
 def _state(step):
@@ -60,21 +61,26 @@ def test_kill_during_write_leaves_last_checkpoint(tmp_path):
     assert checkpoint.load(tmp_path)["step"] == 1
 
 
+def full_masks(schedule: SilentSchedule, phase: str, step: int, num_layers: int) -> list[torch.Tensor]:
+    """The silent sets of one pass as n-long masks (every agent asked)."""
+    agents = torch.arange(schedule.num_agents)
+    return [s.mask(agents) for s in schedule.layers(phase, step, num_layers)]
+
+
 def test_silent_masks_by_count_are_keyed_and_exact():
     """Catches silent sets that differ between workers or do not have num_async members."""
     sched = SilentSchedule(FailureConfig(num_async=3), seed=4, num_agents=20)
-    a, b = sched.masks("train", 5, 4), sched.masks("train", 5, 4)
+    a, b = full_masks(sched, "train", 5, 4), full_masks(sched, "train", 5, 4)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     assert all(int(m.sum()) == 3 for m in a)
-    assert not torch.equal(a[0], sched.masks("train", 6, 4)[0])
+    assert not torch.equal(a[0], full_masks(sched, "train", 6, 4)[0])
 
 
 def test_silent_masks_correlated_rate_and_trace(tmp_path):
     """Catches a correlation knob that does nothing, or a trace file that is ignored."""
-    low = SilentSchedule(FailureConfig(async_rate=0.1), seed=0, num_agents=400).masks("train", 0, 6)
-    high = SilentSchedule(FailureConfig(async_rate=0.1, async_correlation=0.9), seed=0, num_agents=400).masks(
-        "train", 0, 6
-    )
+    low = full_masks(SilentSchedule(FailureConfig(async_rate=0.1), seed=0, num_agents=400), "train", 0, 6)
+    correlated = SilentSchedule(FailureConfig(async_rate=0.1, async_correlation=0.9), seed=0, num_agents=400)
+    high = full_masks(correlated, "train", 0, 6)
 
     def stay(masks):
         return sum(int((m0 & m1).sum()) for m0, m1 in zip(masks, masks[1:])) / max(
@@ -84,7 +90,7 @@ def test_silent_masks_correlated_rate_and_trace(tmp_path):
     assert stay(high) > 3 * stay(low)
     trace = tmp_path / "t.csv"
     trace.write_text("step,layer,agent\n2,1,5\n2,1,7\n")
-    masks = SilentSchedule(FailureConfig(trace=str(trace)), seed=0, num_agents=10).masks("train", 2, 2)
+    masks = full_masks(SilentSchedule(FailureConfig(trace=str(trace)), seed=0, num_agents=10), "train", 2, 2)
     assert masks[0].nonzero().flatten().tolist() == [5, 7] and not masks[1].any()
 
 

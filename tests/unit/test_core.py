@@ -8,11 +8,19 @@ import pytest
 import torch
 
 from surf_dist.comm.local import LocalMixer
-from surf_dist.core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
+from surf_dist.core.constraints import (
+    descent_slacks,
+    dual_step,
+    gradient_norms,
+    lagrangian,
+    local_gradient_square,
+)
 from surf_dist.core.filters import graph_filter
 from surf_dist.core.objective import correct_per_agent, grad_per_agent, logits, loss_per_agent, model_dim
+from surf_dist.core.sampling import batch_indices, dropout_keep, initial_iterate
 from surf_dist.core.udgd import UDGD, batch_input
-from surf_dist.graph import build_graph, shift_operator
+from surf_dist.graph import Graph, as_graph, build_graph, shift_matrix, shift_operator
+from surf_dist.train.silent import SilentIds
 
 
 @pytest.fixture(autouse=True)
@@ -75,11 +83,11 @@ def test_correct_counts():
     assert correct_per_agent(w, x, y).tolist() == (pred == y).sum(1).double().tolist()
 
 
-def _mixer(graph: nx.Graph, normalisation="row"):
-    s = shift_operator(graph, normalisation)
+def _mixer(graph: nx.Graph | Graph, normalisation="row"):
+    graph = as_graph(graph)
     mixer = LocalMixer(graph.number_of_nodes())
-    mixer.set_graph(graph, s)
-    return mixer, s
+    mixer.set_graph(graph, shift_matrix(graph, normalisation))
+    return mixer, shift_operator(graph, normalisation)
 
 
 @pytest.mark.parametrize("spec", ["ring:n=6", "kregular:n=8,degree=3", "star:n=5"])
@@ -110,7 +118,9 @@ def test_ledger_matches_analytic_count_forward_and_backward():
     silent = torch.zeros(8, dtype=torch.bool)
     silent[3] = True
     before = mixer.ledger.totals()["logical_messages"]
-    graph_filter(mixer, w.detach(), torch.tensor([0.2, 0.3, 0.5]), layer=2, silent_N=silent)
+    graph_filter(
+        mixer, w.detach(), torch.tensor([0.2, 0.3, 0.5]), layer=2, silent=SilentIds(torch.nonzero(silent).flatten())
+    )
     assert mixer.ledger.totals()["logical_messages"] - before == 2 * (num_edges_directed - graph.degree[3])
 
 
@@ -122,9 +132,9 @@ def test_zero_and_stale_semantics():
     silent = torch.tensor([True, False, False])
     for semantics in ("zero", "stale"):
         mixer = LocalMixer(3, semantics=semantics)
-        mixer.set_graph(graph, s)
+        mixer.set_graph(as_graph(graph), shift_matrix(graph, "row"))
         mixer.shift(x1, layer=1, hop=1)
-        y = mixer.shift(x2, layer=2, hop=1, silent_N=silent)
+        y = mixer.shift(x2, layer=2, hop=1, silent=SilentIds(torch.nonzero(silent).flatten()))
         fill = torch.zeros(2) if semantics == "zero" else x1[0]
         expected_row1 = s[1, 0] * fill + s[1, 1] * x2[1] + s[1, 2] * x2[2]
         torch.testing.assert_close(y[1], expected_row1)
@@ -148,7 +158,7 @@ def test_gradient_norms_are_global_frobenius_of_mean_objective():
     """Catches norms taken per agent, or of the summed instead of the averaged objective."""
     w, x, y = _problem(num_agents=4)
     mixer = LocalMixer(4)
-    norms = gradient_norms(mixer, [w, 2 * w], [(x, y), (x, y)])
+    norms = gradient_norms(mixer, torch.stack([local_gradient_square(w, x, y), local_gradient_square(2 * w, x, y)]))
     w_ = w.clone().requires_grad_(True)
     loss_per_agent(w_, x, y).mean().backward()
     assert norms[0].item() == pytest.approx(w_.grad.norm().item(), rel=1e-10)
@@ -177,7 +187,7 @@ def test_udgd_layer_equations_and_silent_agents_keep_their_iterate():
     expected = model.taps[0, 0] * w + model.taps[0, 1] * (s @ w) - torch.relu(lin(z))
     torch.testing.assert_close(out, expected)
     silent = torch.tensor([False, True, False, False])
-    out_silent = model.layer(1, w, x, y, mixer, silent)
+    out_silent = model.layer(1, w, x, y, mixer, SilentIds(torch.nonzero(silent).flatten()))
     torch.testing.assert_close(out_silent[1], w[1])
 
 
@@ -192,13 +202,23 @@ def test_agent_batch_normalisation_records_allreduce_traffic():
     assert mixer.ledger.totals(direction="allreduce")["logical_messages"] == 3 * 4
 
 
-def test_random_keys_make_workers_agree():
-    """Catches draws that depend on which rows a worker hosts (workers would disagree)."""
-    from surf_dist.core.sampling import batch_indices, initial_iterate
-
-    a = initial_iterate(3, "train", 5, 10, 4, 1.0, torch.float64)
-    b = initial_iterate(3, "train", 5, 10, 4, 1.0, torch.float64)
-    torch.testing.assert_close(a, b)
-    assert not torch.equal(a, initial_iterate(3, "train", 6, 10, 4, 1.0, torch.float64))
-    assert torch.equal(batch_indices(1, "train", 2, 3, 10, 45, 10), batch_indices(1, "train", 2, 3, 10, 45, 10))
-    assert np.all(batch_indices(1, "train", 2, 3, 10, 45, 10).numpy() < 45)
+def test_hosted_draws_equal_the_full_draw_sliced():
+    """Catches draws that depend on which rows a worker hosts (workers would disagree), or keys that repeat."""
+    full, hosted = torch.arange(10), torch.tensor([7, 2, 5])
+    draws = {
+        "w0": lambda a, step=5: initial_iterate(3, "train", step, a, 4, 1.0, torch.float64),
+        "dropout": lambda a, step=5: dropout_keep(3, "train", step, 2, a, 6, 0.5, torch.float32),
+        "batch": lambda a, step=5: batch_indices(3, "train", step, 2, a, 45, 10),
+    }
+    for name, draw in draws.items():
+        assert torch.equal(draw(hosted), draw(full)[hosted]), name
+        assert torch.equal(draw(full), draw(full)), name
+        assert not torch.equal(draw(full), draw(full, step=6)), name
+    big = torch.arange(20_000)
+    w0 = initial_iterate(0, "train", 0, big, 50, 2.0, torch.float64)
+    assert abs(float(w0.mean())) < 0.01 and abs(float(w0.std()) - 2.0) < 0.01
+    keep = dropout_keep(0, "train", 0, 1, big, 50, 0.25, torch.float32)
+    assert keep.unique().tolist() == pytest.approx([0.0, 1 / 0.75]) and abs(float(keep.mean()) - 1.0) < 0.01
+    idx = batch_indices(0, "train", 0, 1, big, 45, 10)
+    assert int(idx.min()) == 0 and int(idx.max()) == 44
+    assert np.bincount(idx.flatten().numpy()).min() > 0.9 * idx.numel() / 45

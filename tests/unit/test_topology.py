@@ -37,6 +37,15 @@ from surf_dist.graph import (
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 
 
+def build_nx(*args, **kwargs) -> nx.Graph:
+    """``build_graph`` as an ``nx.Graph``, for checks that networkx makes short."""
+    return build_graph(*args, **kwargs).to_networkx()
+
+
+def load_nx(*args, **kwargs) -> nx.Graph:
+    return load_graph_file(*args, **kwargs).to_networkx()
+
+
 def edge_set(graph: nx.Graph) -> set[tuple[int, int, float]]:
     return {(min(u, v), max(u, v), w) for u, v, w in graph.edges(data="weight")}
 
@@ -64,7 +73,7 @@ def cut_size(graph: nx.Graph, placement: list[np.ndarray]) -> int:
 
 
 def two_cliques() -> nx.Graph:
-    return load_graph_file(TOPOLOGIES / "two_cliques.json")
+    return load_nx(TOPOLOGIES / "two_cliques.json")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -72,7 +81,7 @@ def two_cliques() -> nx.Graph:
 # ----------------------------------------------------------------------------------------------
 def test_kregular_paper_mode_matches_paper_degrees():
     """Catches a paper-mode construction that drifts from the paper's 98 agents of degree 3, 2 of degree 2."""
-    graph = build_graph("kregular:n=100,degree=3", seed=0)
+    graph = build_nx("kregular:n=100,degree=3", seed=0)
     assert sorted(graph.nodes) == list(range(100))
     assert degree_counts(graph) == {3: 98, 2: 2}
     assert graph.number_of_edges() == 100 + 49
@@ -81,7 +90,7 @@ def test_kregular_paper_mode_matches_paper_degrees():
 
 def test_kregular_paper_mode_without_relabelling_is_ring_plus_chords():
     """Catches wrong chords: before relabelling the edges are the ring plus i <-> i+51 for i < 49."""
-    graph = build_graph("kregular:n=100,degree=3,relabel=false", seed=0)
+    graph = build_nx("kregular:n=100,degree=3,relabel=false", seed=0)
     ring = {(min(i, (i + 1) % 100), max(i, (i + 1) % 100)) for i in range(100)}
     chords = {(i, i + 51) for i in range(49)}
     assert {(u, v) for u, v, _ in edge_set(graph)} == ring | chords
@@ -90,8 +99,8 @@ def test_kregular_paper_mode_without_relabelling_is_ring_plus_chords():
 def test_kregular_is_a_pure_function_of_seed_and_index():
     """Catches nondeterminism, and an index that fails to draw a different relabelling of the same graph."""
     spec = "kregular:n=16,degree=3"
-    first, again = build_graph(spec, seed=3, index=1), build_graph(spec, seed=3, index=1)
-    other_index, other_seed = build_graph(spec, seed=3, index=2), build_graph(spec, seed=4, index=1)
+    first, again = build_nx(spec, seed=3, index=1), build_nx(spec, seed=3, index=1)
+    other_index, other_seed = build_nx(spec, seed=3, index=2), build_nx(spec, seed=4, index=1)
     assert edge_set(first) == edge_set(again)
     assert edge_set(first) != edge_set(other_index)
     assert edge_set(first) != edge_set(other_seed)
@@ -101,7 +110,8 @@ def test_kregular_is_a_pure_function_of_seed_and_index():
 def test_spec_hash_is_stable_across_python_hash_seeds():
     """Catches a seed derived from Python's hash(), which changes with PYTHONHASHSEED between processes."""
     code = (
-        "from surf_dist.graph import build_graph;print(sorted(build_graph('kregular:n=12', seed=5, index=2).edges()))"
+        "from surf_dist.graph import build_graph;"
+        "print(sorted(build_graph('kregular:n=12', seed=5, index=2).to_networkx().edges()))"
     )
     outputs = {
         subprocess.run(
@@ -115,13 +125,13 @@ def test_spec_hash_is_stable_across_python_hash_seeds():
         for hash_seed in ("1", "2")
     }
     assert len(outputs) == 1
-    assert outputs.pop().strip() == str(sorted(build_graph("kregular:n=12", seed=5, index=2).edges()))
+    assert outputs.pop().strip() == str(sorted(build_nx("kregular:n=12", seed=5, index=2).edges()))
 
 
 def test_spec_key_order_and_defaults_do_not_change_the_graph():
     """Catches a hash of the raw spec text, so that equal specs written differently give different graphs."""
-    assert edge_set(build_graph("random:n=12,p=0.4", seed=1)) == edge_set(build_graph("random:p=0.4, n=12", seed=1))
-    assert edge_set(build_graph("kregular:n=12", seed=1)) == edge_set(build_graph("kregular:degree=3,n=12", seed=1))
+    assert edge_set(build_nx("random:n=12,p=0.4", seed=1)) == edge_set(build_nx("random:p=0.4, n=12", seed=1))
+    assert edge_set(build_nx("kregular:n=12", seed=1)) == edge_set(build_nx("kregular:degree=3,n=12", seed=1))
 
 
 @pytest.mark.parametrize(
@@ -139,7 +149,7 @@ def test_spec_key_order_and_defaults_do_not_change_the_graph():
 )
 def test_generator_sizes_and_degrees(spec, num_agents, degrees):
     """Catches a generator with the wrong number of agents or wrong degrees."""
-    graph = build_graph(spec, seed=0)
+    graph = build_nx(spec, seed=0)
     assert sorted(graph.nodes) == list(range(num_agents))
     assert degree_counts(graph) == degrees
     assert all(w == 1.0 for _, _, w in graph.edges(data="weight"))
@@ -159,14 +169,14 @@ def test_every_generator_is_covered_and_deterministic():
     }
     assert set(specs) == set(GENERATORS)
     for spec in specs.values():
-        assert edge_set(build_graph(spec, seed=2, index=7)) == edge_set(build_graph(spec, seed=2, index=7))
+        assert edge_set(build_nx(spec, seed=2, index=7)) == edge_set(build_nx(spec, seed=2, index=7))
 
 
 def test_star_hub_and_torus_numbering():
     """Catches a star whose hub is not agent 0, and a torus not numbered r*cols + c with periodic wrap."""
-    star = build_graph("star:n=6", seed=0)
+    star = build_nx("star:n=6", seed=0)
     assert set(star[0]) == {1, 2, 3, 4, 5}
-    torus = build_graph("torus:rows=4,cols=5", seed=0)
+    torus = build_nx("torus:rows=4,cols=5", seed=0)
     assert set(torus[0]) == {1, 4, 5, 15}
     assert set(torus[19]) == {18, 15, 14, 4}
 
@@ -176,7 +186,7 @@ def test_random_symmetrise_or_doubles_the_edge_probability():
     num_edges = {mode: 0 for mode in ("upper", "or")}
     for index in range(20):
         for mode in num_edges:
-            graph = build_graph(f"random:n=16,p=0.25,symmetrise={mode}", seed=0, index=index)
+            graph = build_nx(f"random:n=16,p=0.25,symmetrise={mode}", seed=0, index=index)
             assert nx.is_connected(graph)
             num_edges[mode] += graph.number_of_edges()
     num_pairs = 20 * 16 * 15 / 2
@@ -188,7 +198,7 @@ def test_random_graph_that_cannot_connect_says_raise_p():
     """Catches an endless retry or a silent disconnected graph when p is far too small."""
     problems = raise_problems(build_graph, "random:n=16,p=0.0", seed=0)
     assert len(problems) == 1 and "raise p" in problems[0]
-    assert build_graph("random:n=16,p=0.0", seed=0, allow_disconnected=True).number_of_edges() == 0
+    assert build_nx("random:n=16,p=0.0", seed=0, allow_disconnected=True).number_of_edges() == 0
 
 
 def test_bad_spec_lists_every_problem_and_the_valid_keys():
@@ -252,7 +262,7 @@ def test_file_round_trip(tmp_path, suffix):
     graph = weighted_graph()
     path = tmp_path / f"g{suffix}"
     write_graph(graph, path)
-    loaded = load_graph_file(path)
+    loaded = load_nx(path)
     expected = edge_set(graph) if suffix != ".adjlist" else {(u, v, 1.0) for u, v, _ in edge_set(graph)}
     assert list(loaded.nodes) == list(range(6))
     assert edge_set(loaded) == expected
@@ -260,16 +270,16 @@ def test_file_round_trip(tmp_path, suffix):
 
 def test_shipped_topology_files():
     """Catches a broken example file under topologies/ (counts, weights, and the two-cliques cut)."""
-    ring = load_graph_file(TOPOLOGIES / "ring8.edgelist")
+    ring = load_nx(TOPOLOGIES / "ring8.edgelist")
     assert ring.number_of_nodes() == 8 and degree_counts(ring) == {2: 8} and ring[5][6]["weight"] == 0.25
-    petersen = load_graph_file(TOPOLOGIES / "petersen.adjlist")
+    petersen = load_nx(TOPOLOGIES / "petersen.adjlist")
     assert nx.is_isomorphic(petersen, nx.petersen_graph())
-    grid = load_graph_file(TOPOLOGIES / "grid3x3.graphml")
+    grid = load_nx(TOPOLOGIES / "grid3x3.graphml")
     assert nx.is_isomorphic(grid, nx.grid_2d_graph(3, 3)) and set(grid[4]) == {1, 3, 5, 7}
     cliques = two_cliques()
     assert cliques.number_of_edges() == 13
     assert cut_size(cliques, place(cliques, 2)) == 1
-    assert edge_set(build_graph(str(TOPOLOGIES / "ring8.edgelist"), seed=0)) == edge_set(ring)
+    assert edge_set(build_nx(str(TOPOLOGIES / "ring8.edgelist"), seed=0)) == edge_set(ring)
 
 
 def node_link(edges: list[tuple], *, num_agents: int = 3, directed: bool = False) -> str:
@@ -342,14 +352,14 @@ def test_adjacency_list_may_list_an_edge_on_both_lines(tmp_path):
     """Catches a symmetric adjacency list (each edge on both endpoints' lines) refused as duplicates."""
     path = tmp_path / "g.adjlist"
     path.write_text("0 1 2\n1 0\n2 0\n")
-    assert {(u, v) for u, v, _ in edge_set(load_graph_file(path))} == {(0, 1), (0, 2)}
+    assert {(u, v) for u, v, _ in edge_set(load_nx(path))} == {(0, 1), (0, 2)}
 
 
 def test_directed_ok_merges_mirrored_arcs(tmp_path):
     """Catches directed_ok that refuses u->v plus v->u with one weight, or accepts them with two weights."""
     path = tmp_path / "g.json"
     path.write_text(node_link([(0, 1, 2.0), (1, 0, 2.0), (1, 2)], directed=True))
-    assert edge_set(load_graph_file(path, directed_ok=True)) == {(0, 1, 2.0), (1, 2, 1.0)}
+    assert edge_set(load_nx(path, directed_ok=True)) == {(0, 1, 2.0), (1, 2, 1.0)}
     path.write_text(node_link([(0, 1, 2.0), (1, 0, 3.0), (1, 2)], directed=True))
     assert any("asymmetric" in p for p in raise_problems(load_graph_file, path, directed_ok=True))
 
@@ -372,7 +382,7 @@ def test_build_graph_refuses_a_disconnected_file_unless_allowed(tmp_path):
     path = tmp_path / "g.edgelist"
     path.write_text("0 1\n2 3\n")
     assert "disconnected" in raise_problems(build_graph, str(path), seed=0)[0]
-    assert build_graph(str(path), seed=0, allow_disconnected=True).number_of_edges() == 2
+    assert build_nx(str(path), seed=0, allow_disconnected=True).number_of_edges() == 2
 
 
 # ----------------------------------------------------------------------------------------------
@@ -380,7 +390,7 @@ def test_build_graph_refuses_a_disconnected_file_unless_allowed(tmp_path):
 # ----------------------------------------------------------------------------------------------
 def test_row_normalisation_is_row_stochastic_and_uses_weights():
     """Catches S without self-weights, with ignored edge weights, or with rows not summing to 1."""
-    ring = load_graph_file(TOPOLOGIES / "ring8.edgelist")
+    ring = load_nx(TOPOLOGIES / "ring8.edgelist")
     s = shift_operator(ring, "row")
     assert torch.allclose(s.sum(dim=1), torch.ones(8, dtype=torch.float64))
     assert s[0, 0] == pytest.approx(1 / 3) and s[0, 1] == pytest.approx(1 / 3)
@@ -390,7 +400,7 @@ def test_row_normalisation_is_row_stochastic_and_uses_weights():
 
 def test_spectral_normalisation_has_spectral_radius_one():
     """Catches a spectral normalisation that divides by the wrong eigenvalue or forgets the self-loops."""
-    graph = build_graph("random:n=12,p=0.4", seed=0)
+    graph = build_nx("random:n=12,p=0.4", seed=0)
     s = shift_operator(graph, "spectral")
     assert torch.allclose(s, s.T)
     assert torch.linalg.eigvalsh(s).abs().max().item() == pytest.approx(1.0)
@@ -399,7 +409,7 @@ def test_spectral_normalisation_has_spectral_radius_one():
 
 def test_metropolis_is_symmetric_and_doubly_stochastic():
     """Catches Metropolis weights that are not symmetric, not doubly stochastic, or use the wrong degrees."""
-    star = build_graph("star:n=5", seed=0)
+    star = build_nx("star:n=5", seed=0)
     s = shift_operator(star, "metropolis")
     ones = torch.ones(5, dtype=torch.float64)
     assert torch.allclose(s, s.T) and torch.allclose(s.sum(0), ones) and torch.allclose(s.sum(1), ones)
@@ -410,22 +420,22 @@ def test_metropolis_is_symmetric_and_doubly_stochastic():
 @pytest.mark.parametrize("normalisation", NORMALISATIONS)
 def test_shift_operator_dtype_and_unknown_normalisation(normalisation):
     """Catches a dtype argument that is ignored, and an unknown normalisation that is not an InputError."""
-    s = shift_operator(build_graph("ring:n=6", seed=0), normalisation, dtype=torch.float32)
+    s = shift_operator(build_nx("ring:n=6", seed=0), normalisation, dtype=torch.float32)
     assert s.dtype == torch.float32 and s.shape == (6, 6)
     assert "valid: row, spectral, metropolis" in raise_problems(shift_operator, nx.path_graph(3), "nope")[0]
 
 
 def test_spectral_gap_against_closed_forms():
     """Catches a spectral gap from the wrong eigenvalue (largest instead of second largest modulus)."""
-    ring = shift_operator(build_graph("ring:n=8", seed=0), "row")  # eigenvalues (1 + 2 cos(2 pi k / 8)) / 3
+    ring = shift_operator(build_nx("ring:n=8", seed=0), "row")  # eigenvalues (1 + 2 cos(2 pi k / 8)) / 3
     assert spectral_gap(ring) == pytest.approx(1 - (1 + math.sqrt(2)) / 3)
-    assert spectral_gap(shift_operator(build_graph("complete:n=6", seed=0))) == pytest.approx(1.0)
-    weighted = shift_operator(load_graph_file(TOPOLOGIES / "ring8.edgelist"), "row")  # not symmetric
+    assert spectral_gap(shift_operator(build_nx("complete:n=6", seed=0))) == pytest.approx(1.0)
+    weighted = shift_operator(load_nx(TOPOLOGIES / "ring8.edgelist"), "row")  # not symmetric
     moduli = np.sort(np.abs(np.linalg.eigvals(weighted.numpy())))[::-1]
     assert spectral_gap(weighted) == pytest.approx(1 - moduli[1], abs=1e-12)
     lazy_walk = torch.tensor([[0.5, 0.5, 0.0], [0.25, 0.5, 0.25], [0.0, 0.5, 0.5]], dtype=torch.float64)
     assert spectral_gap(lazy_walk) == pytest.approx(0.5)  # eigenvalues 1, 0.5, 0
-    paper = shift_operator(build_graph("kregular:n=100,degree=3", seed=0), "row")
+    paper = shift_operator(build_nx("kregular:n=100,degree=3", seed=0), "row")
     assert 1 - spectral_gap(paper) == pytest.approx(0.996, abs=5e-4)
 
 
@@ -434,11 +444,11 @@ def test_spectral_gap_against_closed_forms():
 # ----------------------------------------------------------------------------------------------
 def placement_graphs() -> dict[str, nx.Graph]:
     return {
-        "ring16": build_graph("ring:n=16", seed=0),
-        "torus4x4": build_graph("torus:rows=4,cols=4", seed=0),
-        "kregular16": build_graph("kregular:n=16", seed=0),
+        "ring16": build_nx("ring:n=16", seed=0),
+        "torus4x4": build_nx("torus:rows=4,cols=4", seed=0),
+        "kregular16": build_nx("kregular:n=16", seed=0),
         "two_cliques_permuted": relabelled(two_cliques(), seed=1),
-        "star7": build_graph("star:n=7", seed=0),
+        "star7": build_nx("star:n=7", seed=0),
     }
 
 
@@ -459,7 +469,7 @@ def test_placement_is_a_balanced_disjoint_cover(method, name):
 
 def test_contiguous_is_array_split():
     """Catches a contiguous placement that differs from np.array_split, which other modules assume."""
-    parts = place(build_graph("ring:n=10", seed=0), 3)
+    parts = place(build_nx("ring:n=10", seed=0), 3)
     assert [p.tolist() for p in parts] == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
 
 
@@ -468,27 +478,27 @@ def test_mincut_finds_the_bridge_of_permuted_cliques_and_the_arcs_of_a_relabelle
     cliques = relabelled(two_cliques(), seed=1)
     contiguous, mincut = place(cliques, 2), place(cliques, 2, "mincut")
     assert cut_size(cliques, mincut) == 1 < cut_size(cliques, contiguous)
-    ring = relabelled(build_graph("ring:n=16", seed=0), seed=2)
+    ring = relabelled(build_nx("ring:n=16", seed=0), seed=2)
     for num_workers in (2, 4):
         mincut = place(ring, num_workers, "mincut", seed=0)
         assert cut_size(ring, mincut) == num_workers <= cut_size(ring, place(ring, num_workers))
-    graph = build_graph("kregular:n=16", seed=0)
+    graph = build_nx("kregular:n=16", seed=0)
     for num_workers in (2, 3, 5):
         assert cut_size(graph, place(graph, num_workers, "mincut")) <= cut_size(graph, place(graph, num_workers))
 
 
 def test_mincut_is_deterministic_for_a_seed():
     """Catches a min-cut placement that differs between calls, so workers would disagree on who hosts whom."""
-    graph = build_graph("random:n=16,p=0.3", seed=0)
+    graph = build_nx("random:n=16,p=0.3", seed=0)
     first, second = place(graph, 3, "mincut", seed=4), place(graph, 3, "mincut", seed=4)
     assert all(np.array_equal(a, b) for a, b in zip(first, second, strict=True))
 
 
 def test_bad_placement_arguments_are_listed_together():
     """Catches a placement call that accepts too many workers or an unknown method, or reports only one."""
-    problems = raise_problems(place, build_graph("ring:n=4", seed=0), 5, "metis")
+    problems = raise_problems(place, build_nx("ring:n=4", seed=0), 5, "metis")
     assert len(problems) == 2 and "unknown placement 'metis'" in problems[0] and "1..4" in problems[1]
-    assert raise_problems(place, build_graph("ring:n=4", seed=0), 0)
+    assert raise_problems(place, build_nx("ring:n=4", seed=0), 0)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -535,7 +545,7 @@ def test_worker_without_cross_worker_edges_sends_nothing():
 
 def test_traffic_against_hand_counts():
     """Catches traffic numbers that count a hub row once per neighbour, or count self-loops as messages."""
-    star = build_graph("star:n=5", seed=0)
+    star = build_nx("star:n=5", seed=0)
     plan = halo_plan(star, [np.array([0]), np.array([1, 2, 3, 4])])
     assert plan.send[(0, 1)].tolist() == [0] and plan.send[(1, 0)].tolist() == [1, 2, 3, 4]
     assert plan.cut_edges == 4

@@ -1,0 +1,46 @@
+"""What each method's accuracy costs: agent bytes from the ledger, simulated seconds from the network model,
+and the cost of reaching a target accuracy.
+
+``add_costs`` extends the ``eval`` section of a summary with, for U-DGD and every baseline,
+``agent_bytes`` (the agents' logical bytes after 0, 1, ... layers or rounds, mean per meta-test task, aligned
+with ``accuracy_per_layer`` / ``accuracy``) and ``to_target`` (the first layer or round whose mean accuracy
+reaches ``eval.target_accuracy``: its rounds, simulated seconds and agent bytes; null when never reached).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .comm.ledger import Ledger
+
+METHOD_PHASES = {"udgd": "eval/udgd"}
+
+
+def _cumulative(per_layer: dict[int, int], num_points: int, num_tasks: int) -> list[float]:
+    """[0, b_1, b_1 + b_2, ...] with b_l the mean bytes of layer (round) l per task."""
+    values = [per_layer.get(layer, 0) / max(num_tasks, 1) for layer in range(1, num_points)]
+    return [0.0, *np.cumsum(values).tolist()]
+
+
+def to_target(
+    accuracy: list[float], rounds: list[Any], time_s: list[float], agent_bytes: list[float], target: float
+) -> dict[str, Any] | None:
+    """The cost of the first point whose accuracy reaches ``target`` (None when none does)."""
+    for i, a in enumerate(accuracy):
+        if a >= target:
+            return {"rounds": rounds[i], "time_s": time_s[i], "agent_bytes": agent_bytes[i], "accuracy": a}
+    return None
+
+
+def add_costs(ev: dict[str, Any], ledger: Ledger, target: float) -> None:
+    """Add ``agent_bytes`` and ``to_target`` to U-DGD and every baseline of ``ev`` (in place)."""
+    num_tasks = ev["num_tasks"]
+    u = ev["udgd"]
+    u["agent_bytes"] = _cumulative(ledger.per_layer("eval/udgd"), len(u["accuracy_per_layer"]), num_tasks)
+    u["to_target"] = to_target(u["accuracy_per_layer"], u["rounds_per_layer"], u["time_s"], u["agent_bytes"], target)
+    for name, b in ev["baselines"].items():
+        b["agent_bytes"] = _cumulative(ledger.per_layer(f"eval/{name}"), len(b["accuracy"]), num_tasks)
+        b["to_target"] = to_target(b["accuracy"], b["rounds"], b["time_s"], b["agent_bytes"], target)
+    ev["target_accuracy"] = target

@@ -1,0 +1,113 @@
+"""``Graph``: the one graph type of surf-dist, as arrays (no n × n structure anywhere).
+
+An undirected graph over agents 0..n-1 is stored as its E edges ``(u[e], v[e])`` with ``u < v``, sorted and
+unique, each with a positive finite ``weight`` (1.0 unless a file says otherwise), and **no self-loops**: the
+shift operator adds the self-weight its normalisation prescribes. Memory and every method are O(n + E).
+
+Shapes: N agents, E undirected edges, 2E directed edges (both directions, the CSR adjacency).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    num_agents: int
+    u: np.ndarray  # E int64, u < v
+    v: np.ndarray  # E int64
+    weight: np.ndarray  # E float64, positive and finite
+
+    @classmethod
+    def from_edges(cls, num_agents: int, u: Any, v: Any, weight: Any = None, *, combine: str = "first") -> Graph:
+        """The canonical graph of an edge list: ends ordered (u < v), self-loops dropped, duplicates merged
+        (the first listed weight is kept), edges sorted by (u, v)."""
+        u = np.asarray(u, dtype=np.int64).reshape(-1)
+        v = np.asarray(v, dtype=np.int64).reshape(-1)
+        w = np.ones(u.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
+        lo, hi = np.minimum(u, v), np.maximum(u, v)
+        keep = lo != hi
+        lo, hi, w = lo[keep], hi[keep], w[keep]
+        key = lo * np.int64(num_agents) + hi
+        _, first = np.unique(key, return_index=True)  # sorted by key = sorted by (u, v); first occurrence
+        return cls(int(num_agents), lo[first], hi[first], w[first].astype(np.float64))
+
+    @classmethod
+    def from_networkx(cls, graph: nx.Graph) -> Graph:
+        """A networkx graph whose nodes are 0..n-1 (weights from the ``"weight"`` attribute, default 1)."""
+        edges = list(graph.edges(data="weight", default=1.0))
+        if not edges:
+            return cls.from_edges(graph.number_of_nodes(), [], [], [])
+        u, v, w = zip(*edges, strict=True)
+        return cls.from_edges(graph.number_of_nodes(), u, v, w)
+
+    def to_networkx(self) -> nx.Graph:
+        """The same graph as an ``nx.Graph`` (for small graphs: tools, tests, GraphML)."""
+        graph = nx.Graph()
+        graph.add_nodes_from(range(self.num_agents))
+        graph.add_weighted_edges_from(zip(self.u.tolist(), self.v.tolist(), self.weight.tolist(), strict=True))
+        return graph
+
+    # -- the networkx vocabulary the tools use ------------------------------------------------------------------
+    def number_of_nodes(self) -> int:
+        return self.num_agents
+
+    def number_of_edges(self) -> int:
+        return int(self.u.shape[0])
+
+    @property
+    def weighted(self) -> bool:
+        return bool(np.any(self.weight != 1.0))
+
+    # -- adjacency ----------------------------------------------------------------------------------------------
+    @cached_property
+    def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The symmetric adjacency over both directions as CSR: (indptr N+1, indices 2E, weights 2E); row i
+        lists i's neighbours in increasing order. Directed edge k goes from ``sender[k]`` to ``indices[k]``."""
+        src = np.concatenate([self.u, self.v])
+        dst = np.concatenate([self.v, self.u])
+        w = np.concatenate([self.weight, self.weight])
+        order = np.lexsort((dst, src))
+        indptr = np.zeros(self.num_agents + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src, minlength=self.num_agents), out=indptr[1:])
+        return indptr, dst[order], w[order]
+
+    @cached_property
+    def sender(self) -> np.ndarray:
+        """2E: the sending agent of each directed edge, in CSR order."""
+        indptr = self.csr[0]
+        return np.repeat(np.arange(self.num_agents, dtype=np.int64), np.diff(indptr))
+
+    @cached_property
+    def degree(self) -> np.ndarray:
+        """N: neighbours per agent (unweighted)."""
+        return np.diff(self.csr[0])
+
+    def adjacency(self, weighted: bool = True) -> sp.csr_array:
+        indptr, indices, w = self.csr
+        data = w if weighted else np.ones_like(w)
+        return sp.csr_array((data, indices, indptr), shape=(self.num_agents, self.num_agents))
+
+    # -- connectivity -------------------------------------------------------------------------------------------
+    @cached_property
+    def component_sizes(self) -> list[int]:
+        """Sizes of the connected components, largest first."""
+        if self.num_agents == 0:
+            return []
+        _, labels = connected_components(self.adjacency(weighted=False), directed=False)
+        return sorted(np.bincount(labels).tolist(), reverse=True)
+
+    def is_connected(self) -> bool:
+        return len(self.component_sizes) == 1
+
+    def relabel(self, labels: np.ndarray) -> Graph:
+        """The graph with agent i renamed ``labels[i]`` (a permutation of 0..n-1)."""
+        return Graph.from_edges(self.num_agents, labels[self.u], labels[self.v], self.weight)

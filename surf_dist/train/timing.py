@@ -1,0 +1,123 @@
+"""Simulated seconds and deadlines of a forward pass, from the network model (``comm.network``).
+
+``network_model(cfg, n)`` builds the model of a config. ``LateOrSilent`` is the silent set of one layer once
+the deadline is applied: the injected silent agents (failures) and the agents that miss the deadline.
+``pass_seconds`` gives the simulated duration of every layer (or baseline round) of one pass and the number of
+agents that missed the deadline in it: each worker takes the maxima over its hosted agents, one all-reduce
+(max) makes them global.
+
+A layer of K rounds lasts K · min(d, T) + min(d, C), where T is the slowest message of any agent that is not
+silent and C the slowest local update (U-DGD: one; DFedAvgM: Q local steps; DGD and DSGD: one gradient step).
+With uniform links, no compute time and no deadline: l·K·(latency + D·itemsize·8 / bandwidth) after l layers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from ..comm.mixer import Mixer
+from ..comm.network import NetworkModel, read_links
+from ..config import Config
+from ..core.protocol import SilentAgents
+from ..graph import Graph
+
+
+def network_model(cfg: Config, num_agents: int) -> NetworkModel:
+    """The network model of ``cfg.network`` for a graph of ``num_agents`` agents."""
+    net = cfg.network
+    links = read_links(net.links, num_agents) if net.links else None
+    return NetworkModel(
+        seed=cfg.seed,
+        num_agents=num_agents,
+        latency_s=net.latency_ms / 1e3,
+        bandwidth_bps=net.bandwidth_mbps * 1e6 if net.bandwidth_mbps > 0 else math.inf,
+        link_spread=net.link_spread,
+        compute_s=net.compute_ms / 1e3,
+        compute_spread=net.compute_spread,
+        jitter=net.jitter,
+        deadline_s=net.deadline_ms / 1e3 if net.deadline_ms > 0 else math.inf,
+        **({} if links is None else dict(zip(("link_keys", "link_latency_s", "link_bandwidth_bps"), links))),
+    )
+
+
+class LateOrSilent:
+    """Silent at one layer: injected (``injected``) or late for the deadline."""
+
+    def __init__(
+        self,
+        model: NetworkModel,
+        graph: Graph,
+        num_bytes: int,
+        where: tuple[str, int, int],
+        injected: SilentAgents | None,
+        num_updates: int = 1,
+    ) -> None:
+        self.model, self.graph, self.num_bytes, self.where = model, graph, num_bytes, where
+        self.injected, self.num_updates = injected, num_updates
+
+    def late(self, agents: np.ndarray) -> np.ndarray:
+        phase, step, layer = self.where
+        return self.model.late(self.graph, agents, self.num_bytes, phase, step, layer, self.num_updates)
+
+    def mask(self, agents: torch.Tensor) -> torch.Tensor:
+        late = torch.as_tensor(self.late(agents.numpy().astype(np.int64)))
+        return late if self.injected is None else late | self.injected.mask(agents)
+
+
+def with_deadline(
+    model: NetworkModel,
+    graph: Graph,
+    num_bytes: int,
+    phase: str,
+    step: int,
+    injected: list[SilentAgents | None] | None,
+    num_layers: int,
+    num_updates: int = 1,
+) -> list[SilentAgents | None] | None:
+    """The silent sets of a pass once late agents are added (``injected`` as is without a deadline)."""
+    if not model.has_deadline:
+        return injected
+    return [
+        LateOrSilent(
+            model,
+            graph,
+            num_bytes,
+            (phase, step, layer),
+            None if injected is None else injected[layer - 1],
+            num_updates,
+        )
+        for layer in range(1, num_layers + 1)
+    ]
+
+
+def pass_seconds(
+    mixer: Mixer,
+    model: NetworkModel,
+    graph: Graph,
+    num_bytes: int,
+    phase: str,
+    step: int,
+    injected: list[SilentAgents | None] | None,
+    num_layers: int,
+    num_hops: int,
+    num_updates: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds of each of the ``num_layers`` layers, agents that missed the deadline in each), global."""
+    agents = mixer.agents
+    local = np.zeros(3 * num_layers)
+    for layer in range(1, num_layers + 1):
+        silent = None if injected is None else injected[layer - 1]
+        live = agents if silent is None else agents[~silent.mask(mixer.agents_t).numpy()]
+        send = model.send_seconds(graph, live, num_bytes, phase, step, layer)
+        compute = model.compute_seconds(live, phase, step, layer, num_updates)
+        local[layer - 1] = send.max(initial=0.0)
+        local[num_layers + layer - 1] = compute.max(initial=0.0)
+        local[2 * num_layers + layer - 1] = np.count_nonzero((send > model.deadline_s) | (compute > model.deadline_s))
+    slowest = mixer.all_reduce_max(torch.as_tensor(local[: 2 * num_layers])).numpy()
+    misses = mixer.all_reduce_sum(torch.as_tensor(local[2 * num_layers :])).numpy()
+    d = model.deadline_s
+    seconds = num_hops * np.minimum(d, slowest[:num_layers]) + np.minimum(d, slowest[num_layers:])
+    return seconds, misses.round().astype(np.int64)
