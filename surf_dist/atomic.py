@@ -2,7 +2,8 @@
 
 Every write goes to a temp file in the target's folder, is flushed and fsynced, renamed over the target
 (``os.replace`` is atomic on POSIX), and the folder is fsynced so that the rename itself survives a power
-cut. A failed write removes its temp file and leaves the target as it was.
+cut. A failed write removes its temp file and leaves the target as it was. An interrupt (SIGINT, SIGTERM)
+that arrives during a write is held until the write is done (``interrupts.critical``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pathlib import Path
 from typing import IO, Any
 
 import torch
+
+from .interrupts import critical
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -29,18 +32,19 @@ def fsync_dir(path: str | Path) -> None:
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path:
     """Call ``write(fh)`` on a temp file beside ``path``, then fsync and rename it to ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    fsync_dir(path.parent)
+    with critical():
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                write(fh)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+        fsync_dir(path.parent)
     return path
 
 

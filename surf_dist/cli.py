@@ -1,7 +1,9 @@
-"""Command line: ``surf-dist train | evaluate | topology | sweep-async`` (also ``python -m surf_dist``).
+"""Command line: ``surf-dist train | evaluate | sweep-async | sweep | topology | report | compare |
+check-summary`` (also ``python -m surf_dist``; under torchrun ``surf-dist train`` is one rank of the torch backend).
 
-Exit codes: 0 success, 2 bad input (config, topology, data: every problem listed, before any process
-starts), 1 anything else.
+Exit codes: 0 success, 2 bad input (config, topology, data, output directory: every problem listed, before
+any process starts; also when a worker finds it, never retried), 130 interrupted (SIGINT) or 143 (SIGTERM),
+1 anything else (a failed run, runs that differ, a broken summary contract).
 """
 
 from __future__ import annotations
@@ -9,16 +11,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
 
 from .atomic import write_json_atomic
-from .config import load_config
+from .comm.torch_mixer import WorkerTimeout
+from .compare import Tolerances, compare_runs
+from .config import Config, load_config, replace
+from .contract import load_summary, summary_problems
 from .errors import InputError, RunFailed
 from .graph import describe, format_description
+from .interrupts import exit_code, interrupts_raise
 from .report_runs import report
 from .runtime.launch import launch
+from .runtime.preflight import under_torchrun
+from .train import checkpoint
+from .train.metrics import steps_done
 from .train.reevaluate import reevaluate, sweep, sweep_async
 
 
@@ -81,25 +91,61 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dim", type=int, default=650, help="model dimension D for the bytes per round (digits: 650)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    c = sub.add_parser("compare", help="are two runs the same run? (parity; exit 1 when they differ)")
+    c.add_argument("run_a", metavar="RUN_A", help="a run directory (its summary.json and checkpoint.pt)")
+    c.add_argument("run_b", metavar="RUN_B")
+    defaults = Tolerances()
+    for name, help_text in (
+        ("loss_rtol", "per-step Lagrangian, relative"),
+        ("param_rtol", "final parameters (relative L2 per tensor) and their norms"),
+        ("acc_atol", "accuracy per layer / per round, absolute"),
+        ("ledger_rtol", "logical messages and bytes, relative (0: equal)"),
+    ):
+        c.add_argument(
+            f"--{name.replace('_', '-')}",
+            type=float,
+            default=getattr(defaults, name),
+            help=f"{help_text} (%(default)g)",
+        )
+
+    k = sub.add_parser("check-summary", help="check RUN/summary.json against the contract of DESIGN.md")
+    k.add_argument("runs", nargs="+", metavar="RUN", help="a run directory or a summary.json")
     return parser
 
 
-def _resolve_train_config(args: argparse.Namespace):
-
+def _resolve_train_config(args: argparse.Namespace) -> Config:
     overrides = list(args.overrides)
     if args.backend is not None:
         overrides.append(f"run.backend={args.backend}")
     if args.workers is not None:
         overrides.append(f"run.workers={args.workers}")
-    elif args.backend == "torch" and "WORLD_SIZE" in os.environ:  # under torchrun: one worker per rank
-        overrides.append(f"run.workers={int(os.environ['WORLD_SIZE'])}")
     if args.ray_address is not None:
         overrides.append(f"run.ray_address={json.dumps(args.ray_address)}")
-    return load_config(args.preset or "default", args.config, overrides)
+    preset = args.preset or "default"
+    if not under_torchrun():
+        return load_config(preset, args.config, overrides)
+    # under torchrun this process is one rank of the torch backend, with one worker per rank; a config that
+    # asks for another backend is refused (launch's check) rather than run once per rank
+    torch_base = replace(Config(), run={"backend": "torch"})
+    asked = load_config(preset, args.config, overrides, base=torch_base, validate=False).run.backend
+    if asked != "torch":
+        return load_config(preset, args.config, overrides, base=torch_base, validate=False)
+    world = int(os.environ["WORLD_SIZE"])
+    return load_config(preset, args.config, overrides, base=replace(torch_base, run={"workers": world}))
+
+
+def _where_train_stopped(out: Path) -> str:
+    """``at step S; rerun ... (from step C)``: how far the run in ``out`` got and where a rerun resumes."""
+    done = steps_done(out) if out.is_dir() else None
+    resume_at = checkpoint.step_of(out) if out.is_dir() else None
+    return (
+        f"at step {done or 0}; rerun the same command to resume "
+        f"(from step {resume_at or 0}{'' if resume_at is not None else ': no checkpoint yet'})"
+    )
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-
     cfg = _resolve_train_config(args)  # every problem raised here, before any process starts
     launch(cfg, Path(args.out), progress=not args.quiet)
     return 0
@@ -112,9 +158,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_sweep(args: argparse.Namespace) -> int:
+def _counts(text: str) -> list[int]:
+    items = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in items if not c.isdigit()]
+    if bad or not items:
+        which = f" (not integers: {', '.join(bad)})" if bad else ""
+        raise InputError(
+            [
+                f"--counts {text!r}: expected silent agents per layer as comma-separated non-negative integers, "
+                f"e.g. --counts 0,2,4{which}"
+            ]
+        )
+    return [int(c) for c in items]
 
-    counts = [int(c) for c in args.counts.split(",") if c.strip()]
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    counts = _counts(args.counts)
     result = sweep_async([Path(r) for r in args.run], counts, args.overrides)
     if args.out:
         Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
@@ -143,6 +202,25 @@ def cmd_sweep_key(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    tol = Tolerances(
+        loss_rtol=args.loss_rtol, param_rtol=args.param_rtol, acc_atol=args.acc_atol, ledger_rtol=args.ledger_rtol
+    )
+    lines, mismatches = compare_runs(Path(args.run_a), Path(args.run_b), tol)
+    print("\n".join(lines))
+    print(f"runs differ: {', '.join(mismatches)}" if mismatches else "runs agree")
+    return 1 if mismatches else 0
+
+
+def cmd_check_summary(args: argparse.Namespace) -> int:
+    failed = False
+    for run in args.runs:
+        problems = summary_problems(load_summary(run))
+        failed |= bool(problems)
+        print(f"{run}: " + ("summary ok" if not problems else "breaks the contract: " + "; ".join(problems)))
+    return 1 if failed else 0
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     result = report([Path(r) for r in args.runs], Path(args.out), args.target)
     print(result["markdown"], end="")
@@ -157,26 +235,37 @@ COMMANDS = {
     "topology": cmd_topology,
     "report": cmd_report,
     "sweep": cmd_sweep_key,
+    "compare": cmd_compare,
+    "check-summary": cmd_check_summary,
 }
+
+
+def _who(command: str) -> str:
+    """``surf-dist train``, or under torchrun ``surf-dist train (rank R of W)``: every rank may print."""
+    if not under_torchrun():
+        return f"surf-dist {command}"
+    return f"surf-dist {command} (rank {os.environ['RANK']} of {os.environ['WORLD_SIZE']})"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with interrupts_raise():
+            return COMMANDS[args.command](args)
     except InputError as exc:
-        print(
-            f"surf-dist {args.command}: bad input ({len(exc.problems)} problem"
-            f"{'s' if len(exc.problems) != 1 else ''}):\n{exc}",
-            file=sys.stderr,
-        )
+        n = len(exc.problems)
+        print(f"{_who(args.command)}: bad input ({n} problem{'s' if n != 1 else ''}):\n{exc}", file=sys.stderr)
         return 2
-    except RunFailed as exc:
-        print(f"surf-dist {args.command}: {exc}", file=sys.stderr)
+    except (RunFailed, WorkerTimeout) as exc:  # already explained: one line, no traceback
+        print(f"{_who(args.command)}: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("surf-dist: interrupted", file=sys.stderr)
-        return 1
+    except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: every worker has been stopped on the way here
+        code = exit_code(exc)
+        # under torchrun SIGTERM is how the agent stops the ranks for a restart: not the user's interrupt
+        if not under_torchrun() or (os.environ.get("RANK") == "0" and code == 128 + signal.SIGINT):
+            where = _where_train_stopped(Path(args.out)) if args.command == "train" else ""
+            print(f"surf-dist {args.command}: interrupted {where}".rstrip(), file=sys.stderr)
+        return code
     except Exception:
         traceback.print_exc()
         return 1

@@ -1,4 +1,5 @@
-"""Errors that mean *bad input* (config, topology, data): exit code 2, every problem listed at once."""
+"""Errors the CLI maps to exit codes: bad input (config, topology, data, output directory) 2, a failed run 1,
+an interrupt 130 (SIGINT) or 143 (SIGTERM)."""
 
 from __future__ import annotations
 
@@ -25,3 +26,12 @@ class InputError(Exception):
 class RunFailed(Exception):
     """The run failed for a reason already reported (a worker died too often, a worker hung): exit code 1,
     no traceback."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM reached the process that runs the command: every worker is stopped, the CLI says at
+    which step and exits 128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signum)

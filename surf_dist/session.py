@@ -31,12 +31,12 @@ def run_worker(
     backend: str = "local",
 ) -> dict[str, Any] | None:
     """Train and evaluate; the coordinator writes the run directory and returns the summary."""
-    t0 = time.perf_counter()
     run_dir = Path(run_dir) if run_dir is not None else None
     trainer = Trainer(cfg, mixer, problem)
     history = fit(trainer, run_dir, progress=progress)
-    train_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
     ev = evaluate(trainer, trainer.eval_model())
+    eval_s = time.perf_counter() - t0
     ledger = mixer.merged_ledger()
     if not mixer.is_coordinator:
         return None
@@ -86,8 +86,12 @@ def run_worker(
             "seconds_per_step": (
                 sum(history.seconds_per_step) / len(history.seconds_per_step) if history.seconds_per_step else 0.0
             ),
-            "train_s": train_s,
-            "total_s": time.perf_counter() - t0,
+            # meta-training over every attempt in this run directory (steps done again after a restart
+            # included); evaluation: this attempt's
+            "train_s": history.train_s,
+            "eval_s": eval_s,
+            "total_s": history.train_s + eval_s,
+            "attempts": history.attempts,
         },
     }
     if run_dir is not None:

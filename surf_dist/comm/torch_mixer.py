@@ -27,6 +27,7 @@ from ..graph import Graph, ShiftOperator, halo_plan
 from .grad_buckets import BUCKET_NUMEL, GradientBuckets
 from .mixer import Mixer
 from .operator import RowsOperator
+from .quiet import fd2_silenced
 
 
 def _pickled_size(obj: Any) -> int:
@@ -115,14 +116,19 @@ class TorchMixer(Mixer):
             self.store.set(f"surf/progress/{self.rank}", str(step))
 
     def _progress(self) -> dict[int, int | None]:
-        out: dict[int, int | None] = {}
-        for r in range(self.num_workers):
-            try:
-                assert self.store is not None
-                self.store.set_timeout(dt.timedelta(seconds=2))
-                out[r] = int(self.store.get(f"surf/progress/{r}").decode())
-            except Exception:
-                out[r] = None
+        """Each worker's last heartbeat (None: unknown). Probed after a failure, when the store itself may be
+        gone with the worker that hosted it: the first call that fails ends the probe, and c10d's stack dumps
+        of those calls are silenced."""
+        out: dict[int, int | None] = dict.fromkeys(range(self.num_workers))
+        if self.store is None:
+            return out
+        with fd2_silenced():
+            for r in range(self.num_workers):
+                try:
+                    self.store.set_timeout(dt.timedelta(seconds=2))
+                    out[r] = int(self.store.get(f"surf/progress/{r}").decode())
+                except Exception:
+                    break
         return out
 
     def _timed_out(self, what: str, peers: list[int] | None, exc: Exception) -> WorkerTimeout:
@@ -131,12 +137,17 @@ class TorchMixer(Mixer):
         known = {r: s for r, s in progress.items() if s is not None}
         behind = sorted(r for r, s in known.items() if s < self.step) if known else []
         suspects = [r for r in (behind or peers or []) if r != self.rank]
-        detail = ", ".join(f"worker {r} at step {progress.get(r)}" for r in sorted(progress))
+        if known:
+            seen = ", ".join(
+                f"worker {r} at step {s}" if s is not None else f"worker {r} unknown" for r, s in progress.items()
+            )
+        else:
+            seen = "none (the rendezvous store did not answer: the worker that hosts it is gone)"
+        cause = str(exc).splitlines()[0] if str(exc) else ""
         return WorkerTimeout(
             f"worker {self.rank}: {what} at step {self.step} failed: a peer closed its connection or gave no "
             f"answer within run.timeout_s; suspected hung or dead: worker(s) {suspects or 'unknown'}; "
-            f"last steps seen: {detail}. "
-            f"Cause: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            f"last steps seen: {seen}. Cause: {type(exc).__name__}: {cause}"
         )
 
     def _run(self, what: str, peers: list[int] | None, fn: Any) -> Any:

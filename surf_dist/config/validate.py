@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,79 @@ def parse_kill(item: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+# Every number of the config and its range: (low, high, low included, high included); None: unbounded.
+# Floats must also be finite; a number not listed must be ≥ 0. The data section's own fields are checked by
+# ``validate_data_spec``, the network section's by ``_network_problems``; the seed may be any integer.
+INF = None
+DEFAULT_RANGE: tuple[float | None, float | None, bool, bool] = (0, INF, True, False)
+RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
+    "data.num_meta_train": (1, INF, True, False),
+    "data.num_meta_val": (1, INF, True, False),
+    "data.num_meta_test": (1, INF, True, False),
+    "model.num_layers": (1, INF, True, False),
+    "model.num_hops": (1, INF, True, False),
+    "model.batch_size": (1, INF, True, False),
+    "model.dropout": (0, 1, True, False),
+    "model.w0_std": (0, INF, True, False),
+    "train.epochs": (1, INF, True, False),
+    "train.lr": (0, INF, False, False),
+    "train.weight_decay": (0, INF, True, False),
+    "train.adam_eps": (0, INF, False, False),
+    "train.dual_lr": (0, INF, True, False),
+    "train.epsilon": (0, 1, True, False),
+    "train.grad_clip": (0, INF, True, False),
+    "train.validate_every": (0, INF, True, False),
+    "train.checkpoint_every": (1, INF, True, False),
+    "eval.rounds_factor": (1, INF, True, False),
+    "eval.dgd_step": (0, INF, False, False),
+    "eval.dsgd_step": (0, INF, False, False),
+    "eval.dsgd_batch": (1, INF, True, False),
+    "eval.dfedavgm_step": (0, INF, False, False),
+    "eval.dfedavgm_local_steps": (1, INF, True, False),
+    "eval.dfedavgm_momentum": (0, 1, True, False),
+    "eval.dfedavgm_batch": (1, INF, True, False),
+    "failures.num_async": (0, INF, True, False),
+    "failures.async_rate": (0, 1, True, False),
+    "failures.async_correlation": (0, 1, True, True),
+    "failures.kill_mtbf_steps": (0, INF, True, False),
+    "failures.max_restarts": (0, INF, True, False),
+    "run.workers": (1, INF, True, False),
+    "run.timeout_s": (1, INF, True, False),
+    "run.ray_cpus_per_worker": (0, INF, False, False),
+    "run.ray_gpus_per_worker": (0, INF, True, False),
+    "run.threads_per_worker": (0, INF, True, False),
+}
+_DATA_SPEC_NUMBERS = ("alpha", "shards_per_agent", "num_train", "num_heldout")  # validate_data_spec's
+_OWN_CHECKS = ("network",)  # sections whose numbers a function of their own checks (``_network_problems``)
+
+
+def _numbers(cfg: Config) -> list[tuple[str, Any]]:
+    """(``section.name``, value) of every int and float field of the config except the seed (any int)."""
+    out = []
+    for section in dataclasses.fields(cfg):
+        value = getattr(cfg, section.name)
+        if not dataclasses.is_dataclass(value) or section.name in _OWN_CHECKS:
+            continue
+        for f in dataclasses.fields(value):
+            v = getattr(value, f.name)
+            if isinstance(v, int | float) and not isinstance(v, bool) and f.name not in _DATA_SPEC_NUMBERS:
+                out.append((f"{section.name}.{f.name}", v))
+    return out
+
+
+def _range_problem(name: str, value: Any, low: float | None, high: float | None, low_in: bool, high_in: bool) -> str:
+    """The problem with ``value`` of field ``name`` (None when it lies in its range)."""
+    lo = "" if low is None else f"{'≥' if low_in else '>'} {low:g}"
+    hi = "" if high is None else f"{'≤' if high_in else '<'} {high:g}"
+    want = " and ".join(x for x in (lo, hi) if x)
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{name} = {value}: must be a finite number {want}"
+    ok = (low is None or value > low or (low_in and value == low)) and (
+        high is None or value < high or (high_in and value == high)
+    )
+    return "" if ok else f"{name} = {value!r}: must be {want}"
+
+
 def validate_config(cfg: Config) -> list[str]:
     """Every problem of a config, each naming the field and the fix (empty when valid)."""
     p: list[str] = []
@@ -38,18 +113,14 @@ def validate_config(cfg: Config) -> list[str]:
         if value not in options:
             p.append(f"{name} = {value!r}: unknown; use one of {', '.join(options)}")
 
-    def positive(name: str, value: Any, minimum: float = 1) -> None:
-        if value is None or value < minimum:
-            p.append(f"{name} = {value!r}: must be ≥ {minimum}")
-
     m, t, e, f, r = cfg.model, cfg.train, cfg.eval, cfg.failures, cfg.run
+    for name, value in _numbers(cfg):
+        problem = _range_problem(name, value, *RANGES.get(name, DEFAULT_RANGE))
+        if problem:
+            p.append(problem)
     choice("topology.normalisation", cfg.topology.normalisation, GSO)
     choice("topology.placement", cfg.topology.placement, PLACEMENTS)
     p.extend(validate_data_spec(cfg.data))
-    for name in ("num_meta_train", "num_meta_val", "num_meta_test"):
-        positive(f"data.{name}", getattr(cfg.data, name))
-    for name in ("num_layers", "num_hops", "batch_size"):
-        positive(f"model.{name}", getattr(m, name))
     if any(h < 1 for h in m.hidden):
         p.append(f"model.hidden = {list(m.hidden)}: widths must be ≥ 1")
     choice("model.output", m.output, OUTPUTS)
@@ -58,26 +129,17 @@ def validate_config(cfg: Config) -> list[str]:
     choice("model.tap_init", m.tap_init, TAP_INITS)
     choice("model.dtype", m.dtype, ("float32", "float64"))
     choice("model.recompute", m.recompute, ("auto", "on", "off"))
-    positive("model.w0_std", m.w0_std, 0)
-    if not 0 <= m.dropout < 1:
-        p.append(f"model.dropout = {m.dropout}: must lie in [0, 1)")
-    positive("train.epochs", t.epochs)
-    positive("train.lr", t.lr, 0)
-    positive("train.dual_lr", t.dual_lr, 0)
-    if not 0 <= t.epsilon < 1:
-        p.append(f"train.epsilon = {t.epsilon}: must lie in [0, 1)")
     choice("train.constraint_form", t.constraint_form, FORMS)
-    positive("train.checkpoint_every", t.checkpoint_every)
-    positive("train.validate_every", t.validate_every, 0)
-    positive("eval.rounds_factor", e.rounds_factor)
     for b in e.baselines:
         choice("eval.baselines", b, BASELINES)
     choice("failures.semantics", f.semantics, ("zero", "stale"))
-    positive("failures.num_async", f.num_async, 0)
-    if not 0 <= f.async_rate < 1 or not 0 <= f.async_correlation <= 1:
-        p.append("failures.async_rate must lie in [0, 1) and failures.async_correlation in [0, 1]")
     if f.num_async and f.async_rate:
         p.append("failures.num_async and failures.async_rate are both set: choose one")
+    if 0 < f.kill_mtbf_steps < 1:
+        p.append(
+            f"failures.kill_mtbf_steps = {f.kill_mtbf_steps}: a kill every {f.kill_mtbf_steps} steps would stop "
+            "the run at every step; use 0 (off) or a mean of at least 1 step"
+        )
     if f.trace is not None and not Path(f.trace).is_file():
         p.append(f"failures.trace = {f.trace!r}: file not found (fix: a CSV of step,layer,agent rows)")
     p.extend(_network_problems(cfg))
@@ -85,8 +147,6 @@ def validate_config(cfg: Config) -> list[str]:
     if r.tensorboard and importlib.util.find_spec("tensorboard") is None:
         p.append("run.tensorboard = true but TensorBoard is not installed (fix: pip install tensorboard)")
     choice("run.backend", r.backend, BACKENDS)
-    positive("run.workers", r.workers)
-    positive("run.timeout_s", r.timeout_s, 1)
     choice("run.device", r.device, ("cpu", "cuda"))
     if r.backend == "local" and r.workers != 1:
         p.append(f"run.workers = {r.workers} with the local backend: use --backend torch or ray for several workers")

@@ -33,7 +33,7 @@ import torch
 
 from surf_dist.errors import InputError
 
-__all__ = ["DATASETS", "DATASET_SPLITS", "ImageSplit", "default_data_root", "load_split", "read_idx"]
+__all__ = ["DATASETS", "DATASET_SPLITS", "ImageSplit", "check_files", "default_data_root", "load_split", "read_idx"]
 
 DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
 DATASET_SPLITS = ("train", "test")
@@ -98,6 +98,19 @@ def load_split(name: str, split: str, *, root: str | None = None, download: bool
     if name in ("mnist", "fashion-mnist"):
         return _load_idx_dataset(name, split, root=root, download=download)
     return _load_cifar10(split, root=root, download=download)
+
+
+def check_files(name: str, *, root: str | None = None, download: bool = False) -> None:
+    """Before any worker starts: every file of both splits of dataset ``name`` is where ``load_split`` looks
+    (downloaded first when ``download``). Finds files only; reading them is the workers' job.
+
+    Raises:
+        InputError: one problem per missing file, each with the fix.
+    """
+    if name not in DATASETS or name == "digits":
+        return
+    files = _CIFAR_FILES if name == "cifar10" else _IDX_FILES
+    _locate(name, files["train"] + files["test"], root, download)
 
 
 # --- digits -----------------------------------------------------------------------------------

@@ -107,6 +107,11 @@ def _cross_key_problems(name: str, params: dict[str, Any]) -> list[str]:
     if name == "kregular" and n is not None and degree is not None:
         if params.get("mode") == "random" and (degree >= n or (n * degree) % 2):
             problems.append(f"mode=random needs degree < n and n*degree even (got n={n}, degree={degree})")
+        elif (n * degree) % 2:  # no graph on n agents has every degree odd when n is odd (handshake lemma)
+            problems.append(
+                f"no graph on n={n} agents has degree {degree} everywhere: n*degree must be even "
+                f"(fix: n={n + 1} or degree={degree + 1})"
+            )
         # paper mode: circulant offsets 1..degree//2 and (odd degree) the chord offset n//2+1 must differ
         min_n = degree + 2 if degree % 2 else degree + 1
         if params.get("mode") == "paper" and n < min_n:

@@ -18,6 +18,7 @@ from ..config import Config, read_config
 from ..errors import InputError
 from ..problem import Problem
 from ..session import run_worker
+from .preflight import check_backend, check_data, prepare_run_dir, remove_failed_run_dir, under_torchrun
 from .ray_driver import run_ray
 from .supervisor import ForkedGroup, supervise
 from .torch_launch import run_torch
@@ -31,9 +32,25 @@ def run_local(cfg: Config, out: Path | None, progress: bool = True) -> dict[str,
 
 
 def launch(cfg: Config, out: Path, progress: bool = True) -> None:
-    """Run ``train`` on the configured backend; the run directory gets config, metrics, summary."""
-    out.mkdir(parents=True, exist_ok=True)
-    _check_run_dir(cfg, out)
+    """Run ``train`` on the configured backend; the run directory gets config, metrics, summary.
+
+    Input is checked before any worker starts (``preflight``). A run that fails in a directory made here
+    and leaves no checkpoint removes that directory; an interrupted one keeps it for the rerun."""
+    check_backend(cfg)
+    check_data(cfg)
+    made = prepare_run_dir(out)
+    try:
+        _check_run_dir(cfg, out)
+        _run(cfg, out, progress)
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        if made:
+            remove_failed_run_dir(out, only_if_empty=under_torchrun())  # other ranks may be writing there
+        raise
+
+
+def _run(cfg: Config, out: Path, progress: bool) -> None:
     backend = cfg.run.backend
     kills = bool(cfg.failures.kill or cfg.failures.kill_mtbf_steps)
     if backend == "local":
@@ -42,6 +59,7 @@ def launch(cfg: Config, out: Path, progress: bool = True) -> None:
             supervise(
                 lambda attempt: ForkedGroup(target, 1, worker_name="worker process"),
                 max_restarts=cfg.failures.max_restarts,
+                run_dir=out,
             )
         else:
             run_local(cfg, out, progress)

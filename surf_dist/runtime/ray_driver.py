@@ -13,7 +13,8 @@ dead peer, so the driver does not wait for them), starts W fresh actors and runs
 resumes from the run directory's last checkpoint. That directory must therefore be on a filesystem
 every node sees. A worker that stops answering (a hang) makes its peers raise ``WorkerTimeout`` after
 ``run.timeout_s``; that restarts the run the same way. Any other error in an actor is a bug or bad
-input and ends the run at once. At most ``failures.max_restarts`` restarts (``runtime.supervisor``).
+input and ends the run at once (bad input: exit 2, never retried). At most ``failures.max_restarts``
+restarts (``runtime.supervisor``). An interrupt of the driver kills every actor before it propagates.
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ import torch.distributed as dist
 from ..comm.torch_mixer import WorkerTimeout
 from ..config import Config
 from ..errors import InputError, RunFailed
+from ..interrupts import keep_handlers
 from ..report import table
 from .supervisor import Failure, Group, Outcome, supervise
-from .torch_launch import init_process_group, torch_worker
+from .torch_launch import init_process_group, torch_worker, worker_problem
 
 READY_TIMEOUT_S = 180.0  # how long W actors may take to be placed and to import torch
 DEATH_GRACE_S = 10.0  # after a worker raised: how long to wait for news of a peer that died first
@@ -81,8 +83,11 @@ class RayWorker:
         if cwd is not None and os.path.isdir(cwd):
             os.chdir(cwd)  # relative paths in the config (graph files, traces, data roots) mean the driver's
         torch.set_num_threads(cfg.run.threads_per_worker or 1)  # Ray packs actors onto cores: one thread each
+        problem = worker_problem(cfg)  # bad data ends every actor here, before its peers wait for it
         init_process_group(cfg.run, rank=rank, world_size=world_size, init_method=init_method)
-        summary = torch_worker(cfg, None if out is None else Path(out), progress=False, backend_name="ray")
+        summary = torch_worker(
+            cfg, None if out is None else Path(out), progress=False, backend_name="ray", problem=problem
+        )
         # only after success: a group with a dead or hung peer may block here, and the driver kills us anyway
         dist.destroy_process_group()
         return summary
@@ -161,9 +166,10 @@ def _check_resources(ray: Any, cfg: Config) -> None:
 def _start_actors(ray: Any, cfg: Config) -> list[Any]:
     """W placed and running actors (raises RuntimeError when Ray cannot place them in time)."""
     cls = ray.remote(RayWorker)
-    actors = [cls.options(**_actor_options(cfg)).remote() for _ in range(cfg.run.workers)]
+    actors: list[Any] = []
     timeout_s = max(READY_TIMEOUT_S, cfg.run.timeout_s)
     try:
+        actors += [cls.options(**_actor_options(cfg)).remote() for _ in range(cfg.run.workers)]
         ray.get([a.ready.remote() for a in actors], timeout=timeout_s)
     except ray.exceptions.GetTimeoutError as exc:
         _kill(ray, actors)
@@ -179,6 +185,9 @@ def _start_actors(ray: Any, cfg: Config) -> list[Any]:
             f"a Ray actor could not start: {exc}\n(fix: install surf-dist, at the same "
             "version, on every node: pip install -e '.[ray]')"
         ) from exc
+    except BaseException:  # an interrupt: no actor may outlive the driver on a cluster that stays up
+        _kill(ray, actors)
+        raise
     return actors
 
 
@@ -219,7 +228,7 @@ class RayGroup(Group):
         ray = self.ray
         if isinstance(exc, ray.exceptions.RayActorError):
             return Failure(rank, f"died ({type(exc).__name__})", died=True)
-        cause = getattr(exc, "cause", exc)
+        cause = getattr(exc, "cause", None) or exc
         if isinstance(cause, InputError):
             return Failure(rank, "found bad input", input_problems=cause.problems)
         if isinstance(cause, WorkerTimeout):
@@ -265,7 +274,8 @@ def run_ray(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str
     started. Raises ``RayBackendError`` when Ray is missing or unreachable and ``RunFailed`` when the
     run failed ``failures.max_restarts + 1`` times."""
     ray = _import_ray()
-    started = _connect(ray, cfg)
+    with keep_handlers():  # ray.init installs a SIGTERM handler of its own that would skip the clean stop
+        started = _connect(ray, cfg)
     try:
         _check_resources(ray, cfg)
         out_s = None if out is None else str(Path(out).resolve())
@@ -273,6 +283,7 @@ def run_ray(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str
             lambda attempt: RayGroup(ray, cfg, out_s, attempt, progress),
             max_restarts=cfg.failures.max_restarts,
             what="the Ray run",
+            run_dir=out,
         )
         summary = results[0]
         if progress and summary is not None:

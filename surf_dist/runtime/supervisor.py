@@ -11,8 +11,12 @@ resume from the run directory's last checkpoint.
 Retried: a worker that died (a kill, a crash of the process) or timed out waiting for a peer (a hang).
 Not retried: an ``InputError`` raised in a worker (bad input is not a crash; it is raised again here, so
 the run ends with exit 2), any other exception in a worker (a bug: its traceback is shown once, and the
-run ends with ``RunFailed``), and an interrupt of the supervisor itself (every worker is stopped first,
-then ``KeyboardInterrupt`` propagates).
+run ends with ``RunFailed``), and an interrupt of the supervisor itself (SIGINT, or SIGTERM turned into
+``errors.Interrupted`` by the CLI: every worker is stopped first, then the interrupt propagates).
+
+Every failure is one line on stderr naming the worker and the step the run had reached (from the run
+directory's ``metrics.jsonl``), e.g. ``rank 0 died (signal SIGKILL) at step 5; restarting every worker from
+the checkpoint of step 4``.
 """
 
 from __future__ import annotations
@@ -31,10 +35,13 @@ import traceback
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..comm.torch_mixer import WorkerTimeout
 from ..errors import InputError, RunFailed
+from ..train import checkpoint
+from ..train.metrics import steps_done
 
 POLL_S = 0.05
 DEATH_GRACE_S = 3.0  # after a worker failed: how long to wait for news of a peer that died first
@@ -87,8 +94,26 @@ class Group(ABC):
         """Kill every worker still running (idempotent)."""
 
 
-def supervise(make_group: Callable[[int], Group], *, max_restarts: int, what: str = "the run") -> dict[int, Any]:
-    """Run groups from ``make_group(attempt)`` until one succeeds; its workers' results.
+def _at_step(run_dir: str | Path | None) -> str:
+    """`` at step S`` (the step the run had reached, by its metrics file), or nothing when unknown."""
+    step = None if run_dir is None else steps_done(run_dir)
+    return "" if step is None else f" at step {step}"
+
+
+def _restart_from(run_dir: str | Path | None) -> str:
+    step = None if run_dir is None else checkpoint.step_of(run_dir)
+    return "the start (no checkpoint yet)" if step is None else f"the checkpoint of step {step}"
+
+
+def supervise(
+    make_group: Callable[[int], Group],
+    *,
+    max_restarts: int,
+    what: str = "the run",
+    run_dir: str | Path | None = None,
+) -> dict[int, Any]:
+    """Run groups from ``make_group(attempt)`` until one succeeds; its workers' results. ``run_dir``: where
+    the messages read the step the run had reached.
 
     Raises ``InputError`` (a worker's, never retried) or ``RunFailed`` after ``max_restarts + 1`` failures.
     """
@@ -104,11 +129,16 @@ def supervise(make_group: Callable[[int], Group], *, max_restarts: int, what: st
             return outcome.results
         if failure.input_problems is not None:
             raise InputError(failure.input_problems)
+        event = f"{group.worker_name} {failure.worker} {failure.reason}{_at_step(run_dir)}"
         if failure.details:  # a bug: the same error would come back on every restart
             print(failure.details.rstrip(), file=sys.stderr)
-            raise RunFailed(f"{group.worker_name} {failure.worker} {failure.reason}")
-        then = "restarting every worker from the last checkpoint" if attempt < max_restarts else "no restarts left"
-        print(f"surf-dist: {group.worker_name} {failure.worker} {failure.reason}; {then}", file=sys.stderr)
+            raise RunFailed(event)
+        then = (
+            f"restarting every worker from {_restart_from(run_dir)}"
+            if attempt < max_restarts
+            else "no restarts left (failures.max_restarts)"
+        )
+        print(f"surf-dist: {event}; {then}", file=sys.stderr)
     raise RunFailed(f"{what} failed {max_restarts + 1} time(s); see the messages above")
 
 
@@ -138,8 +168,9 @@ def _child(rank: int, target: Callable[[int], Any], results: Any) -> None:
     3 timed out waiting for a peer, 1 anything else."""
     _die_with_parent()
     # the supervisor handles Ctrl-C for the whole group: a worker that raised KeyboardInterrupt would print a
-    # traceback of its own, interleaved with its peers'
+    # traceback of its own, interleaved with its peers'; SIGTERM (whose handler the fork inherited) just ends it
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     code = 0
     try:  # pickled here, so that a result that cannot be pickled is this worker's error, not a silent hang
         results.put((rank, "ok", pickle.dumps(target(rank), protocol=pickle.HIGHEST_PROTOCOL)))
@@ -247,10 +278,11 @@ class ForkedGroup(Group):
         return failure
 
     def stop(self) -> None:
-        for p in self._procs:
+        started = [p for p in self._procs if p.pid is not None]  # an interrupt may land between two starts
+        for p in started:
             if p.exitcode is None:
                 p.kill()
-        for p in self._procs:
+        for p in started:
             p.join()
         if self._results is not None:
             self._results.close()

@@ -1,8 +1,10 @@
 """Launching torch.distributed workers: under torchrun (this process is one rank) or as forked local ranks
 that ``supervise`` restarts from the last checkpoint when one dies (as torchrun --max-restarts does).
 
-A rank joins the default process group (gloo on CPU, nccl on GPUs), builds its ``TorchMixer`` for the
-placement of the problem's agents, and runs the same job as every backend (``session.run_worker``).
+A rank first builds its ``Problem`` and loads the data (``worker_problem``): bad input found there ends every
+rank before the rendezvous, with exit 2 and no peer left waiting. Then it joins the default process group
+(gloo on CPU, nccl on GPUs), builds its ``TorchMixer`` for the placement of the problem's agents, and runs
+the same job as every backend (``session.run_worker``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..comm.torch_mixer import TorchMixer
 from ..config import Config, RunConfig, replace
 from ..problem import Problem
 from ..session import run_worker
+from .preflight import under_torchrun
 from .supervisor import ForkedGroup, free_port, supervise
 
 
@@ -63,9 +66,19 @@ def build_mixer(cfg: Config, problem: Problem) -> TorchMixer:
     )
 
 
-def torch_worker(cfg: Config, out: Path | None, progress: bool, backend_name: str = "torch") -> dict[str, Any] | None:
-    """The body of one rank once the process group exists; the coordinator returns the summary."""
+def worker_problem(cfg: Config) -> Problem:
+    """This worker's ``Problem`` with its data loaded: call it before the rendezvous, so that a corrupt data
+    file (an ``InputError``) ends the worker before its peers wait for it."""
     problem = Problem(cfg)
+    problem.num_features  # noqa: B018 - loads the train split (and builds its features)
+    return problem
+
+
+def torch_worker(
+    cfg: Config, out: Path | None, progress: bool, backend_name: str = "torch", problem: Problem | None = None
+) -> dict[str, Any] | None:
+    """The body of one rank once the process group exists; the coordinator returns the summary."""
+    problem = problem or Problem(cfg)
     mixer = build_mixer(cfg, problem)
     return run_worker(cfg, mixer, problem, out, progress=progress and mixer.is_coordinator, backend=backend_name)
 
@@ -82,8 +95,10 @@ def join_forked_group(cfg: Config, rank: int, port: int) -> None:
 
 
 def _forked_rank(rank: int, cfg: Config, out: Path | None, port: int, progress: bool) -> dict[str, Any] | None:
+    torch.set_num_threads(forked_rank_threads(cfg))  # before the first tensor operation of the fork
+    problem = worker_problem(cfg)
     join_forked_group(cfg, rank, port)
-    summary = torch_worker(cfg, out, progress)
+    summary = torch_worker(cfg, out, progress, problem=problem)
     dist.destroy_process_group()
     return summary
 
@@ -91,14 +106,17 @@ def _forked_rank(rank: int, cfg: Config, out: Path | None, port: int, progress: 
 def run_torch(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str, Any] | None:
     """Under torchrun: this process is one rank. Otherwise fork ``run.workers`` local ranks and supervise
     them; the coordinator's summary."""
-    if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
+    if under_torchrun():
         world = int(os.environ["WORLD_SIZE"])
         if cfg.run.workers not in (1, world):
             print(f"surf-dist: run.workers={cfg.run.workers} ignored: torchrun started {world} ranks", file=sys.stderr)
         cfg = replace(cfg, run={"workers": world})
+        if cfg.run.threads_per_worker:
+            torch.set_num_threads(cfg.run.threads_per_worker)
+        problem = worker_problem(cfg)
         init_process_group(cfg.run)
         try:
-            return torch_worker(cfg, out, progress)
+            return torch_worker(cfg, out, progress, problem=problem)
         finally:
             dist.destroy_process_group()
 
@@ -106,5 +124,5 @@ def run_torch(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[s
         target = partial(_forked_rank, cfg=cfg, out=out, port=free_port(), progress=progress)
         return ForkedGroup(target, cfg.run.workers)
 
-    results = supervise(group, max_restarts=cfg.failures.max_restarts, what="the torch run")
+    results = supervise(group, max_restarts=cfg.failures.max_restarts, what="the torch run", run_dir=out)
     return results[0]

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..atomic import fsync_dir, torch_save_atomic
+from ..interrupts import critical
 
 NAME, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 REQUIRED = ("step", "model", "optimizer", "duals", "history", "config")
@@ -25,16 +26,23 @@ def save(state: dict[str, Any], run_dir: str | Path) -> Path:
     """Write ``state`` atomically; the last good checkpoint survives a crash at any point."""
     run_dir = Path(run_dir)
     final, previous, tmp = run_dir / NAME, run_dir / PREVIOUS, run_dir / f".{NAME}.new"
-    torch_save_atomic(tmp, state)
-    if final.exists():
-        os.replace(final, previous)  # from here until the next rename, previous is the last good one
-    os.replace(tmp, final)
-    fsync_dir(run_dir)
+    with critical():  # an interrupt waits for the new checkpoint to commit
+        torch_save_atomic(tmp, state)
+        if final.exists():
+            os.replace(final, previous)  # from here until the next rename, previous is the last good one
+        os.replace(tmp, final)
+        fsync_dir(run_dir)
     return final
 
 
-def load(run_dir: str | Path) -> dict[str, Any] | None:
-    """The newest valid checkpoint of ``run_dir`` (None when there is none)."""
+def exists(run_dir: str | Path) -> bool:
+    """Whether ``run_dir`` holds a checkpoint file at all (usable or not)."""
+    return any((Path(run_dir) / name).exists() for name in (NAME, PREVIOUS))
+
+
+def load(run_dir: str | Path, *, report: bool = True) -> dict[str, Any] | None:
+    """The newest valid checkpoint of ``run_dir`` (None when there is none); ``report``: say on stderr which
+    file was unusable and why (the coordinator does, the other workers need not repeat it)."""
     for name in (NAME, PREVIOUS):
         path = Path(run_dir) / name
         if not path.exists():
@@ -46,8 +54,16 @@ def load(run_dir: str | Path) -> dict[str, Any] | None:
                 raise ValueError(f"missing fields {missing}")
             return state
         except Exception as exc:  # corrupt, truncated or foreign file: fall back to the previous one
+            if not report:
+                continue
             print(
                 f"surf-dist: checkpoint {path} is unusable ({type(exc).__name__}: {exc}); trying the previous one",
                 file=sys.stderr,
             )
     return None
+
+
+def step_of(run_dir: str | Path) -> int | None:
+    """The step of the newest usable checkpoint (None when there is none), without reporting bad files."""
+    state = load(run_dir, report=False)
+    return None if state is None else int(state["step"])

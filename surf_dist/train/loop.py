@@ -1,17 +1,24 @@
 """The meta-training loop around ``Trainer.train_step``: resume, validate, keep the best parameters, log
 ``metrics.jsonl``, write checkpoints, show progress, and inject the configured process kills.
 
-Every worker runs this loop; only the coordinator (worker 0) writes the run directory.
+Every worker runs this loop; only the coordinator (worker 0) writes the run directory. A resumed run cuts
+``metrics.jsonl`` back to its checkpoint's step (one row per step, however often it was resumed).
+``History.attempts`` and ``History.train_s`` count every attempt in the run directory (``timing.json``):
+an attempt's seconds are recorded at each checkpoint, and those of steps lost to a failure are added when
+the next attempt drops their rows.
 """
 
 from __future__ import annotations
 
+import sys
+import time
 from pathlib import Path
 
 from tqdm import tqdm
 
 from ..config import save_config
 from . import checkpoint
+from . import metrics as metrics_file
 from .failures import KillInjector
 from .metrics import MetricsLog, TensorBoardLog
 from .trainer import History, Trainer
@@ -21,8 +28,11 @@ def resume(trainer: Trainer, run_dir: Path | None) -> bool:
     """Continue from the run directory's last good checkpoint, if any (every worker reads it)."""
     if run_dir is None:
         return False
-    state = checkpoint.load(run_dir)
+    coordinator = trainer.mixer.is_coordinator
+    state = checkpoint.load(run_dir, report=coordinator)
     if state is None:
+        if coordinator and checkpoint.exists(run_dir):  # (files, but none loads: each was reported above)
+            print(f"surf-dist: no usable checkpoint in {run_dir}; starting over from step 0", file=sys.stderr)
         return False
     trainer.load_state(state)
     return True
@@ -58,11 +68,33 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
         save_config(cfg, run_dir / "config.json")
     mixer.barrier()
     resumed = resume(trainer, run_dir)
+    history = trainer.history
+    writes = run_dir if coordinator else None  # the run directory, where this worker writes it
+    metrics = None
+    if writes is not None:
+        history.attempts, history.train_s = metrics_file.read_timing(writes)
+        redone = metrics_file.truncate(writes / metrics_file.NAME, trainer.step)
+        history.train_s += sum(float(r.get("seconds", 0.0)) for r in redone)
+        metrics = MetricsLog(writes / metrics_file.NAME)
+    history.attempts += 1
+    if writes is not None:
+        metrics_file.write_timing(writes, history.attempts, history.train_s)
     killer = KillInjector(cfg.failures, seed=cfg.seed, num_workers=mixer.num_workers, run_dir=run_dir)
-    metrics = MetricsLog(run_dir / "metrics.jsonl") if (run_dir and coordinator) else None
-    board = TensorBoardLog(run_dir, trainer.step) if (run_dir and coordinator and cfg.run.tensorboard) else None
+    board = TensorBoardLog(writes, trainer.step) if (writes is not None and cfg.run.tensorboard) else None
     bar = _progress_bar(trainer, resumed) if (progress and coordinator) else None
     val_every = cfg.train.validate_every or cfg.data.num_meta_train
+    clock = time.perf_counter()
+
+    def checkpoint_now() -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        history.train_s += now - clock
+        clock = now
+        save(trainer, run_dir)
+        if writes is not None:
+            metrics_file.write_timing(writes, history.attempts, history.train_s)
+
+    saved = False
     try:
         while trainer.step < trainer.num_steps:
             mixer.heartbeat(trainer.step)
@@ -83,7 +115,10 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
                     val=f"{trainer.history.best_val_loss:.3f}",
                 )
             if trainer.step % cfg.train.checkpoint_every == 0 or "val_loss" in row or trainer.step == trainer.num_steps:
-                save(trainer, run_dir)
+                checkpoint_now()
+                saved = True
+        if not saved:  # a rerun of a finished run: its attempt still counts
+            checkpoint_now()
     finally:
         if bar is not None:
             bar.close()
@@ -91,4 +126,4 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
             metrics.close()
         if board is not None:
             board.close()
-    return trainer.history
+    return history

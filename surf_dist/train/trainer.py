@@ -79,6 +79,8 @@ class History:
     best_val_loss: float = math.inf
     best_step: int = -1
     silent_agent_layers: int = 0  # (agent, layer) pairs silenced during training
+    train_s: float = 0.0  # wall seconds of meta-training over every attempt, steps done again included
+    attempts: int = 0  # times meta-training started in this run directory: the first, each restart, each rerun
 
 
 class Trainer:

@@ -1,7 +1,8 @@
-"""End to end: ``torchrun --nproc-per-node 2 -m surf_dist train --backend torch`` against a local run.
+"""End to end: ``torchrun --nproc-per-node 2 -m surf_dist train`` against a local run, and what torchrun
+refuses.
 
-Both runs go through the CLI exactly as DESIGN.md's contract states; the outside checks
-(``../shared/tools/check_summary.py`` and ``compare_summaries.py``) judge the results when they exist.
+Both runs go through the CLI; the package's own contract check and parity comparison (``surf-dist
+check-summary`` and ``surf-dist compare``) judge the results.
 """
 
 from __future__ import annotations
@@ -18,37 +19,41 @@ from _commands import torchrun_command
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
-TOOLS = REPO.parent / "shared" / "tools"
 RUN_TIMEOUT_S = 240
 
 
-def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def _env() -> dict[str, str]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(name, None)  # a test run under a launcher must not look like a torchrun rank
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    assert proc.returncode == 0, (
+    return env
+
+
+def _run(cmd: list[str], cwd: Path, expect: int = 0) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    assert proc.returncode == expect, (
         f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
     )
     return proc
 
 
-def _tool(name: str, *args: Path) -> subprocess.CompletedProcess:
+def _cli(*args: str | Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(TOOLS / name), *map(str, args)], capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "surf_dist", *map(str, args)], capture_output=True, text=True, timeout=120
     )
 
 
 @pytest.mark.timeout(2 * RUN_TIMEOUT_S + 120)
 def test_torchrun_two_ranks_matches_local_run(tmp_path: Path) -> None:
-    """Catches a broken torchrun entry (environment rendezvous, ``-m surf_dist``, rank-0-only reporting) and
-    any parity gap between 2 torchrun ranks and the local backend on the whole smoke run."""
+    """Catches a broken torchrun entry (environment rendezvous, ``-m surf_dist``, rank-0-only reporting), ranks
+    that run N local jobs into one --out when ``--backend`` is left out, and any parity gap between 2 torchrun
+    ranks and the local backend on the whole smoke run."""
     # Prepare
     torch_dir, local_dir = tmp_path / "torchrun", tmp_path / "local"
 
-    # Execute
+    # Execute: as the issue ran it, without --backend torch
     _run(
-        torchrun_command("--preset", "smoke", "--out", str(torch_dir), "--quiet"),
+        torchrun_command("--preset", "smoke", "--out", str(torch_dir), "--quiet", backend=False),
         cwd=tmp_path,
     )
     _run(
@@ -65,15 +70,27 @@ def test_torchrun_two_ranks_matches_local_run(tmp_path: Path) -> None:
     assert a["comm"]["logical"]["messages"] == b["comm"]["logical"]["messages"] > 0
     assert a["comm"]["physical"]["bytes"] > 0 == b["comm"]["physical"]["bytes"]
     assert a["train"]["loss_per_step"] == pytest.approx(b["train"]["loss_per_step"], rel=1e-4)
+    rows = [json.loads(line)["step"] for line in (torch_dir / "metrics.jsonl").read_text().splitlines()]
+    assert rows == list(range(len(a["train"]["loss_per_step"])))  # one job: every step once
 
-    # Assert: the outside checks
-    if not TOOLS.is_dir():
-        pytest.skip(f"{TOOLS} not found: the contract checks were not run")
-    for run in (torch_dir, local_dir):
-        check = _tool("check_summary.py", run / "summary.json")
-        assert check.returncode == 0, f"check_summary {run.name}: {check.stdout}{check.stderr}"
-    compare = _tool("compare_summaries.py", torch_dir / "summary.json", local_dir / "summary.json")
+    # Assert: the package's contract check and parity comparison, as users run them
+    check = _cli("check-summary", torch_dir, local_dir)
+    assert check.returncode == 0, check.stdout + check.stderr
+    compare = _cli("compare", torch_dir, local_dir)
     assert compare.returncode == 0, compare.stdout + compare.stderr
+
+
+@pytest.mark.timeout(RUN_TIMEOUT_S + 60)
+def test_torchrun_refuses_another_backend(tmp_path: Path) -> None:
+    """Catches ``torchrun ... train --backend local`` running one local job per rank into the same --out."""
+    out = tmp_path / "run"
+    proc = _run(
+        torchrun_command("--preset", "smoke", "--backend", "local", "--out", str(out), backend=False),
+        cwd=tmp_path,
+        expect=1,  # torchrun's own code when its ranks failed; each rank exited 2
+    )
+    assert "exitcode  : 2" in proc.stderr and "under torchrun" in proc.stderr, proc.stderr[-3000:]
+    assert not out.exists()
 
 
 @pytest.mark.timeout(60)

@@ -1,17 +1,27 @@
-"""Helpers for the Ray tests: small configs, the local oracle, and the parity assertions.
+"""Helpers for the Ray tests: small configs, the local oracle, and Ray actors running a test body.
 
 Configs are the ``smoke`` preset made smaller (3 steps per epoch, one validation and one test task, no
 baselines unless asked) so that a 2-core machine runs the whole directory in a few minutes.
+``run_actors(cfg, body)`` is the Ray twin of ``tests/dist/_harness.run_ranks``: W actors form one gloo group
+and each runs ``body(trainer)``, so the parity body of ``tests/_parity.py`` runs on Ray as on forked ranks.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
+import torch.distributed as dist
+
 from surf_dist.config import Config, load_config
+from surf_dist.problem import Problem
 from surf_dist.runtime.launch import run_local
+from surf_dist.runtime.torch_launch import build_mixer, init_process_group
+from surf_dist.train.trainer import Trainer
 
 # smoke, smaller: 3 meta-train tasks × 1 epoch = 3 steps, one validation and one meta-test task
 FAST = [
@@ -55,7 +65,9 @@ def _rel(a: float, b: float) -> float:
 
 
 def assert_same_run(ray_s: dict[str, Any], local_s: dict[str, Any], *, rtol: float = LOSS_RTOL) -> None:
-    """Per-step losses and final parameter norms to ``rtol`` (relative), eval accuracy per layer to 1e-6."""
+    """Per-step losses and final parameter norms to ``rtol`` (relative), eval accuracy per layer to 1e-6, from
+    two summaries (when the run directories are not both at hand; otherwise ``surf_dist.compare.compare_runs``
+    also compares the parameters elementwise)."""
     la, lb = ray_s["train"]["loss_per_step"], local_s["train"]["loss_per_step"]
     assert len(la) == len(lb) >= 3, f"steps: ray {len(la)} vs local {len(lb)}"
     gaps = [_rel(a, b) for a, b in zip(la, lb, strict=True)]
@@ -69,3 +81,43 @@ def assert_same_run(ray_s: dict[str, Any], local_s: dict[str, Any], *, rtol: flo
     assert all(math.isclose(a, b, abs_tol=ACC_ATOL) for a, b in zip(ea, eb, strict=True)), (
         f"eval accuracy per layer differs: ray {ea} vs local {eb}"
     )
+
+
+class BodyActor:
+    """One Ray actor that joins a gloo group and runs a test body on its own Trainer."""
+
+    def address(self) -> tuple[str, int]:
+        import socket
+
+        import ray
+
+        with socket.socket() as s:
+            s.bind(("", 0))
+            return ray.util.get_node_ip_address(), int(s.getsockname()[1])
+
+    def run(self, cfg: Config, rank: int, init_method: str, body: Callable[[Trainer], Any]) -> Any:
+        torch.set_num_threads(1)
+        init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=init_method)
+        try:
+            problem = Problem(cfg)
+            return body(Trainer(cfg, build_mixer(cfg, problem), problem))
+        finally:
+            dist.destroy_process_group()
+
+
+def run_actors(cfg: Config, body: Callable[[Trainer], Any], *, deadline_s: float = 180.0) -> list[Any]:
+    """``body(trainer)`` on ``cfg.run.workers`` Ray actors (one gloo group); the results in rank order."""
+    import ray
+
+    # the actors cannot import the test modules: send the body and the actor class by value
+    for module in {body.__module__, __name__}:
+        ray.cloudpickle.register_pickle_by_value(sys.modules[module])
+    cls = ray.remote(num_cpus=0.5)(BodyActor)
+    actors = [cls.remote() for _ in range(cfg.run.workers)]
+    try:
+        ip, port = ray.get(actors[0].address.remote(), timeout=deadline_s)
+        refs = [a.run.remote(cfg, r, f"tcp://{ip}:{port}", body) for r, a in enumerate(actors)]
+        return ray.get(refs, timeout=deadline_s)
+    finally:
+        for a in actors:
+            ray.kill(a, no_restart=True)

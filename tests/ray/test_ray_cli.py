@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from _processes import clean_env, interrupt, metrics_steps, start, train_command, wait_for_checkpoint
 from _ray_support import FAST, local_summary, ray_config
 
 from surf_dist.runtime.ray_driver import run_ray
@@ -25,7 +27,7 @@ CLI_SETS = [s for s in FAST if not s.startswith("eval.baselines")] + ["eval.roun
 
 
 @pytest.mark.timeout(300)
-def test_cli_train_on_ray(tmp_path: Path, shared_tools: Path) -> None:
+def test_cli_train_on_ray(tmp_path: Path) -> None:
     """Catches `surf-dist train --backend ray` failing end to end, writing a summary that breaks the
     contract, or training differently from the local backend."""
     # Prepare
@@ -34,7 +36,8 @@ def test_cli_train_on_ray(tmp_path: Path, shared_tools: Path) -> None:
     assert not ray.is_initialized(), "this test needs no Ray session in the test process"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     sets = [arg for s in CLI_SETS for arg in ("--set", s)]
-    local_summary(CLI_SETS[:-1] + ["eval.rounds_factor=2"], tmp_path / "local")
+    # the oracle with the same settings (local_summary starts from FAST, which drops the baselines)
+    local_summary([*CLI_SETS, 'eval.baselines=["dgd", "dsgd", "dfedavgm"]'], tmp_path / "local")
 
     # Execute
     proc = subprocess.run(
@@ -66,22 +69,65 @@ def test_cli_train_on_ray(tmp_path: Path, shared_tools: Path) -> None:
     summary = json.loads(summary_path.read_text())
     assert summary["backend"] == "ray" and summary["workers"] == 2
     check = subprocess.run(
-        [sys.executable, str(shared_tools / "check_summary.py"), str(summary_path)],
-        capture_output=True,
-        text=True,
+        [sys.executable, "-m", "surf_dist", "check-summary", str(tmp_path / "ray")], capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
     compare = subprocess.run(
-        [
-            sys.executable,
-            str(shared_tools / "compare_summaries.py"),
-            str(tmp_path / "local" / "summary.json"),
-            str(summary_path),
-        ],
+        [sys.executable, "-m", "surf_dist", "compare", str(tmp_path / "local"), str(tmp_path / "ray")],
         capture_output=True,
         text=True,
     )
     assert compare.returncode == 0, compare.stdout + compare.stderr
+
+
+@pytest.mark.timeout(300)
+def test_input_error_in_actors_ends_the_run_once_with_exit_2(tmp_path: Path) -> None:
+    """Catches bad input that only the actors can see (a corrupt data file) ending in the actor's traceback
+    and exit 1, or being retried."""
+    root = tmp_path / "data"
+    root.mkdir()
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
+        (root / name).write_bytes(b"not an IDX file")
+    out = tmp_path / "run"
+    sets = ["data.dataset=fashion-mnist", f"data.root={root}", "run.ray_cpus_per_worker=0.5"]
+    proc = subprocess.run(
+        train_command(out, "--backend", "ray", "--workers", "2", *(a for s in sets for a in ("--set", s))),
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.count("bad input (1 problem)") == 1 and "not an IDX file" in proc.stderr
+    assert "Traceback" not in proc.stderr and "restarting" not in proc.stderr
+    assert not out.exists()
+
+
+@pytest.mark.timeout(300)
+def test_sigterm_stops_every_actor_and_exits_143(tmp_path: Path) -> None:
+    """Catches a SIGTERM to the Ray driver leaving actors (or the local Ray it started) running, exiting with
+    Ray's code (or 130) instead of 143, or printing tracebacks."""
+    # Prepare: actor 0 hangs at step 9, after the checkpoint of step 8
+    out = tmp_path / "run"
+    sets = ["failures.hang=0@9", "run.ray_cpus_per_worker=0.5", "run.timeout_s=60"]
+    cmd = train_command(out, "--backend", "ray", "--workers", "2", *(a for s in sets for a in ("--set", s)))
+    proc = start(cmd)
+    wait_for_checkpoint(proc, out, min_rows=9, timeout_s=240)
+
+    # Execute
+    err, seconds = interrupt(proc, signal.SIGTERM, whole_group=False)
+
+    # Assert
+    assert proc.returncode == 143, err
+    assert seconds < 30
+    assert "Traceback" not in err
+    assert "surf-dist train: interrupted at step 9; rerun the same command to resume (from step 8)" in err, err
+    assert metrics_steps(out) == list(range(9))  # (the rerun's resume is the same code as on forked ranks)
 
 
 @pytest.mark.timeout(60)

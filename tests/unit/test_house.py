@@ -98,3 +98,14 @@ def test_no_module_over_400_lines() -> None:
     """Catches a module growing past one job."""
     long = {name: n for name, path in MODULES.items() if (n := path.read_text().count("\n")) > MAX_LINES}
     assert not long, long
+
+
+def test_nothing_needs_a_folder_beside_the_checkout() -> None:
+    """Catches a test, the README or CI reaching for ``../shared`` (a user's clone has none beside it, so those
+    checks would be skipped or fail)."""
+    root = PACKAGE.parent
+    files = [root / "README.md", root / ".ci" / "run", root / "Makefile", *root.glob("launch/*")]
+    files += [p for p in (root / "tests").rglob("*.py") if p != Path(__file__).resolve()]
+    needle = "/".join(("..", "shared"))
+    bad = sorted(str(p.relative_to(root)) for p in files if p.is_file() and needle in p.read_text())
+    assert not bad, f"these files use {needle}: {bad}"

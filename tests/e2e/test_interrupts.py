@@ -1,0 +1,63 @@
+"""SIGINT and SIGTERM to ``surf-dist train``: every worker stops within seconds, one line says at which step,
+the exit code is 130 or 143, and the same command run again resumes and ends with one metrics row per step."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from _processes import clean_env, interrupt, metrics_steps, start, train_command, wait_for_checkpoint
+
+pytestmark = pytest.mark.e2e
+
+STOP_WITHIN_S = 15.0  # from the signal to every worker gone (measured: ~1-2 s; the machine is shared)
+LINE = re.compile(r"^surf-dist train: interrupted at step (\d+); rerun the same command to resume \(from step (\d+)\)$")
+
+
+# the local case is interrupted while it computes; the torch cases while a rank hangs at step 9
+# (``failures.hang``: deterministic, and the rerun, which does not hang again, has only 3 steps left)
+CASES = [
+    pytest.param([], ["train.epochs=20"], signal.SIGINT, False, 5, id="local-SIGINT"),
+    pytest.param(
+        ["--backend", "torch", "--workers", "2"], ["failures.hang=0@9"], signal.SIGTERM, False, 9, id="torch-SIGTERM"
+    ),
+    pytest.param(
+        ["--backend", "torch", "--workers", "2"], ["failures.hang=1@9"], signal.SIGINT, True, 9, id="torch-ctrl-c"
+    ),
+]
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize(("backend_args", "sets", "signum", "whole_group", "min_rows"), CASES)
+def test_interrupt_stops_every_worker_and_the_rerun_resumes(
+    tmp_path: Path, backend_args: list[str], sets: list[str], signum: int, whole_group: bool, min_rows: int
+) -> None:
+    """Catches an interrupt that leaves ranks training, prints tracebacks (the ranks' KeyboardInterrupt on
+    Ctrl-C), exits with 1 instead of 130/143, or whose rerun does not resume or duplicates metrics rows."""
+    # Prepare
+    out = tmp_path / "run"
+    cmd = train_command(out, *backend_args, *(a for s in [*sets, "run.timeout_s=30"] for a in ("--set", s)))
+    proc = start(cmd)
+    wait_for_checkpoint(proc, out, min_rows=min_rows, timeout_s=240)
+
+    # Execute
+    err, seconds = interrupt(proc, signum, whole_group=whole_group)
+
+    # Assert: the interrupt
+    assert proc.returncode == 128 + signum, err
+    assert seconds < STOP_WITHIN_S
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and LINE.match(lines[0]), err
+    step, resume_at = (int(g) for g in LINE.match(lines[0]).groups())
+    assert step == len(metrics_steps(out)) and 0 < resume_at <= step
+
+    # Assert: the rerun
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=240, env=clean_env())
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert metrics_steps(out) == list(range(len(summary["train"]["loss_per_step"])))
+    assert summary["timing"]["attempts"] == 2
