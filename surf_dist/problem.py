@@ -105,7 +105,8 @@ class Problem:
         if self.cfg.model.variant == "star":
             uploads = self.cfg.model.uploads_per_round
             return TaskGraph(graph, star_shift(graph, uploads), star_shift(graph, uploads, "fedavg"))
-        return TaskGraph(graph, shift_matrix(graph, self.cfg.topology.normalisation))
+        shift = shift_matrix(graph, self.cfg.topology.normalisation)
+        return TaskGraph(graph, shift.transposed if self.cfg.topology.transpose else shift)
 
     def task(self, split: str, index: int, agents: np.ndarray) -> TaskData:
         return self.source.task(split, index, agents=torch.as_tensor(agents))

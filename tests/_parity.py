@@ -36,6 +36,7 @@ from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config, replace
 from surf_dist.graph import halo_plan, traffic_per_round
 from surf_dist.problem import Problem
+from surf_dist.train.exchanges import Exchanges
 from surf_dist.train.timing import with_deadline
 from surf_dist.train.trainer import Trainer
 
@@ -83,6 +84,7 @@ def _isolated_rank_graph(tmp_path: Path) -> str:
     return str(path)
 
 
+STAR = ("topology.spec=star:n=9", "model.variant=star", "model.num_hops=1", "model.uploads_per_round=3")
 CASES = [
     Case("w1", 1),
     Case("w2", 2),
@@ -140,6 +142,9 @@ CASES = [
             "topology.placement=mincut",
         ),
     ),
+    # the star variant: a server that only aggregates, 3 of 8 clients uploading per round, drawn per round
+    Case("star-w2", 2, STAR),
+    Case("star-silent-w3", 3, (*STAR, "failures.num_async=1")),
 ]
 
 
@@ -201,7 +206,9 @@ def _check_ledger(cfg: Config, oracle: Trainer, counts: dict, oracle_counts: dic
     injected = oracle.silent.layers("train", 0, num_layers)
     num_bytes = problem.dim * problem.dtype.itemsize
     layers = with_deadline(oracle.network, graph, num_bytes, "train", 0, injected, num_layers)
-    silent = None if layers is None else [s.mask(torch.arange(problem.num_agents)) for s in layers]
+    # who sends nothing in each layer: the silent agents and, on a star, the clients that do not upload
+    quiet = Exchanges(layers, oracle.uploads("train", 0)).muted_layers(num_layers)
+    silent = None if quiet is None else [s.mask(torch.arange(problem.num_agents)) for s in quiet]
 
     forward = _round_keys(counts, "forward")
     assert sorted(forward) == [(layer, hop) for layer in range(1, num_layers + 1) for hop in range(1, num_hops + 1)]

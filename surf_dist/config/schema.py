@@ -19,6 +19,10 @@ class TopologyConfig:
     """Graph shift operator S: ``row`` | ``spectral`` | ``metropolis``."""
     placement: str = "contiguous"
     """Agents on workers: ``contiguous`` | ``mincut`` (computed on the graph of meta-train task 0)."""
+    transpose: bool = False
+    """Mix with Sᵀ instead of S, as the reference code does (its ``GraphFilter`` computes ``X.T @ S``): a round
+    gives agent i Σ_j S_ji w_j. Equal for a symmetric S (metropolis, spectral); for the default row-normalised S
+    of a graph with unequal degrees (the paper's has two degree-2 agents) Sᵀ is column-, not row-stochastic."""
     per_task: bool = True
     """Draw a fresh graph (e.g. a new relabelling) for every task, as the paper does."""
     allow_disconnected: bool = False
