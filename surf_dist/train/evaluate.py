@@ -98,32 +98,12 @@ def _baseline(
 
 
 def _seconds(
-    trainer: Trainer,
-    phase: str,
-    step: int,
-    exchanges: Exchanges,
-    num_layers: int,
-    num_hops: int,
-    num_updates: int = 1,
+    trainer: Trainer, phase: str, step: int, exchanges: Exchanges, num_layers: int, num_hops: int, num_updates: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Simulated seconds and deadline misses of each layer (or round) of one pass; zeros when nothing takes
-    time (no all-reduce then)."""
-    if not trainer.network.active:
-        return np.zeros(num_layers), np.zeros(num_layers, dtype=np.int64)
     assert trainer.graph is not None
     num_bytes = trainer.problem.dim * trainer.problem.dtype.itemsize
-    return pass_seconds(
-        trainer.mixer,
-        trainer.network,
-        trainer.graph,
-        num_bytes,
-        phase,
-        step,
-        exchanges,
-        num_layers,
-        num_hops,
-        num_updates,
-    )
+    where = (phase, step, exchanges, num_layers, num_hops, num_updates)
+    return pass_seconds(trainer.mixer, trainer.network, trainer.graph, num_bytes, *where)
 
 
 def _round_set(sets: list[SilentAgents | None] | None, r: int) -> SilentAgents | None:
@@ -160,7 +140,7 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
             lm = layer_metrics(trainer, model, task, t, f.in_eval)
             injected = trainer.silent.layers("test", t, cfg.model.num_layers) if f.in_eval else None
             exchanges = Exchanges(injected, trainer.uploads("test", t))
-            timed = _seconds(trainer, "test", t, exchanges, cfg.model.num_layers, cfg.model.num_hops)
+            timed = _seconds(trainer, "test", t, exchanges, cfg.model.num_layers, cfg.model.num_hops, 1)
         for key in per_task:
             per_task[key].append(lm[key])
         silent_total += lm["num_silent"]

@@ -111,7 +111,9 @@ def pass_seconds(
 
     Exchange k of layer l lasts min(d, the slowest message of an agent not quiet in it); the layer's updates
     min(d, the slowest agent not idle). ``exchanges`` holds the injected silent sets only: late agents hold
-    an exchange up until the deadline."""
+    an exchange up until the deadline. Zeros, and no all-reduce, when nothing takes time."""
+    if not model.active:
+        return np.zeros(num_layers), np.zeros(num_layers, dtype=np.int64)
     d = model.deadline_s
     local = np.zeros((num_hops + 2) * num_layers)
     for layer in range(1, num_layers + 1):
