@@ -1,13 +1,14 @@
 """Scale: one meta-training step of the default model at 1,000 / 10,000 (/ 100,000) agents, local backend.
 
-For each n, in a fresh process (so that peak memory is that n's alone): seconds per meta-training step, its
-matrix-product floor (the same step's products alone: per layer the local network's forward and two
-backward products, and K sparse shifts forward and backward), peak RSS, checkpoint size, and the seconds of
+For each n, in a fresh process (so that peak memory is that n's alone, with the allocator settings of the
+CLI, ``surf_dist.malloc``): seconds per meta-training step, its matrix-product floor (the same step's products
+alone: per layer the local network's forward and two backward products, and K sparse shifts forward and
+backward; the forward's twice when layers are recomputed), peak RSS, checkpoint size, and the seconds of
 an evaluation (one meta-test task, U-DGD and DGD for 2·K·L rounds). Then the ratios step / floor and
 (s/step at 10k) / (s/step at 1k), and a weak-scaling table of the torch backend: 1 worker × m agents against
 2 workers × 2m agents (forked gloo ranks, one thread each).
 
-    python bench/scale.py                      # 1,000 and 10,000 agents, weak scaling at 500 / 1,000
+    python bench/scale.py                      # 1,000 and 10,000 agents, weak scaling at 500 / 1,000; 1 thread
     python bench/scale.py --agents 100000      # one size only (about 2-3 minutes a step on 2 cores)
     python bench/scale.py --set model.recompute=true --agents 100000
 """
@@ -30,6 +31,7 @@ import torch
 from surf_dist.comm.local import LocalMixer
 from surf_dist.comm.operator import RowsOperator
 from surf_dist.config import Config, load_config, replace
+from surf_dist.malloc import lean_env
 from surf_dist.problem import Problem
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
@@ -50,8 +52,9 @@ def config(num_agents: int, overrides: list[str]) -> Config:
     return load_config("default", None, [*BASE, f"topology.spec=kregular:n={num_agents},degree=3", *overrides])
 
 
-def matmul_floor(problem: Problem, cfg: Config, repeats: int = 2) -> float:
-    """Seconds of one step's matrix products alone (module docstring), same shapes and dtype."""
+def matmul_floor(problem: Problem, cfg: Config, recompute: bool, repeats: int = 1) -> float:
+    """Seconds of one step's matrix products alone (module docstring), same shapes and dtype; with per-layer
+    recomputation the products of the forward run twice, as they must."""
     m, n, dim, dtype = cfg.model, problem.num_agents, problem.dim, problem.dtype
     in_dim = dim + m.batch_size * (problem.num_features + problem.num_classes)
     shift = problem.graph("meta-train", 0).shift
@@ -61,11 +64,13 @@ def matmul_floor(problem: Problem, cfg: Config, repeats: int = 2) -> float:
 
     def one_step() -> None:
         for _ in range(m.num_layers):
-            z @ weight.t()
+            for _ in range(2 if recompute else 1):
+                z @ weight.t()
+                for _ in range(m.num_hops):
+                    s @ x
             g @ weight
             g.t() @ z
             for _ in range(m.num_hops):
-                s @ x
                 s.transpose_matmul(g)
 
     one_step()
@@ -93,7 +98,7 @@ def measure(num_agents: int, overrides: list[str], num_steps: int) -> dict[str, 
     t0 = time.perf_counter()
     ev = evaluate(trainer, trainer.model)
     eval_s = time.perf_counter() - t0
-    floor_s = matmul_floor(problem, cfg)
+    floor_s = matmul_floor(problem, cfg, trainer.recompute)
     return {
         "agents": num_agents,
         "edges": problem.base_graph.number_of_edges(),
@@ -105,6 +110,7 @@ def measure(num_agents: int, overrides: list[str], num_steps: int) -> dict[str, 
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
         "checkpoint_mb": checkpoint_bytes / 2**20,
         "threads": torch.get_num_threads(),
+        "recompute": trainer.recompute,
     }
 
 
@@ -138,23 +144,26 @@ def main() -> None:
     ap.add_argument("--agents", type=int, nargs="+", default=[1000, 10000])
     ap.add_argument("--steps", type=int, default=2)
     ap.add_argument("--weak", type=int, default=500, help="agents per worker for weak scaling (0: skip)")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: robust to a busy machine)")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     ap.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    torch.set_num_threads(args.threads)
     if args.child is not None:
         print(json.dumps(measure(args.child, args.overrides, args.steps)))
         return
     rows = []
     for n in args.agents:
-        cmd = [sys.executable, __file__, "--child", str(n), "--steps", str(args.steps)]
+        cmd = [sys.executable, __file__, "--child", str(n), "--steps", str(args.steps), "--threads", str(args.threads)]
         cmd += [a for o in args.overrides for a in ("--set", o)]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, env=lean_env())  # as the CLI runs
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
         print(
             f"{r['agents']:>7} agents {r['edges']:>7} edges: {r['step_s']:7.2f} s/step, floor {r['floor_s']:6.2f} s "
             f"(step/floor {r['step_s'] / r['floor_s']:4.2f}), peak RSS {r['peak_rss_gb']:5.2f} GB, "
-            f"checkpoint {r['checkpoint_mb']:6.1f} MB, eval {r['eval_s']:6.1f} s, setup {r['setup_s']:5.1f} s",
+            f"checkpoint {r['checkpoint_mb']:6.1f} MB, eval {r['eval_s']:6.1f} s, setup {r['setup_s']:5.1f} s"
+            + (", recomputed layers" if r["recompute"] else ""),
             flush=True,
         )
     by_n = {r["agents"]: r for r in rows}

@@ -81,42 +81,38 @@ def torch_generator(seed: int, *keys: int | str) -> torch.Generator:
 
 # -- counter-based draws: any subset of rows, the same numbers ---------------------------------------------------
 # splitmix64's finaliser over a counter (Steele, Lea and Flood, 2014): z = key + (c + 1)·φ, then three rounds of
-# xor-shift and multiply. Computed in torch int64, whose multiplication wraps modulo 2^64 as uint64's does; the
-# right shifts are made logical by masking the sign-extended bits.
-_PHI, _M1, _M2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+# xor-shift and multiply, in NumPy's uint64 (wrapping arithmetic, logical shifts). NumPy runs it on one thread:
+# torch's parallel elementwise kernels lose far more to waiting threads on a busy machine than they gain.
+_PHI, _M1, _M2 = (np.uint64(v) for v in (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB))
 _CHUNK_ELEMENTS = 1 << 22  # rows are hashed in chunks of about this many values: bounded temporaries
 
 
-def _signed(value: int) -> int:
-    return value - (1 << 64) if value >= (1 << 63) else value
-
-
-def hash_counters(key: int, counters: torch.Tensor) -> torch.Tensor:
-    """64 pseudo-random bits per int64 counter, a pure function of (key, counter): splitmix64's finaliser."""
-    z = counters.add(1).mul_(_signed(_PHI)).add_(_signed(key))
-    t = torch.empty_like(z)
+def hash_counters(key: int, counters: np.ndarray) -> np.ndarray:
+    """64 pseudo-random bits (uint64) per int64 counter, a pure function of (key, counter)."""
+    z = counters.astype(np.uint64) + np.uint64(1)
+    z *= _PHI
+    z += np.uint64(key)
     for shift, multiplier in ((30, _M1), (27, _M2), (31, None)):
-        torch.bitwise_right_shift(z, shift, out=t)
-        z.bitwise_xor_(t.bitwise_and_((1 << (64 - shift)) - 1))
+        z ^= z >> np.uint64(shift)
         if multiplier is not None:
-            z.mul_(_signed(multiplier))
+            z *= multiplier
     return z
 
 
 def uniform_rows(key: int, rows_A: torch.Tensor, num_cols: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:
     """A × num_cols uniforms in [0, 1) (resolution 2⁻³²): row a holds row ``rows_A[a]`` of one fixed, infinite
     table keyed by ``key``. Any worker drawing any subset of rows (e.g. the global ids of the agents it hosts)
-    gets exactly the rows of the full draw, at cost O(A · num_cols). Two values per 64-bit hash."""
-    rows_A = torch.as_tensor(rows_A, dtype=torch.int64)
+    gets exactly the rows of the full draw, at cost O(A · num_cols). Two values per 64-bit hash (low half first)."""
+    rows = np.asarray(torch.as_tensor(rows_A, dtype=torch.int64).cpu(), dtype=np.int64)
     num_hashes = (num_cols + 1) // 2  # per row
-    out = torch.empty(rows_A.shape[0], num_cols, dtype=dtype, device=rows_A.device)
+    out = np.empty((rows.shape[0], num_cols), dtype=np.float32 if dtype == torch.float32 else np.float64)
     step = max(1, _CHUNK_ELEMENTS // max(num_hashes, 1))
-    columns = torch.arange(num_hashes, dtype=torch.int64, device=rows_A.device)
-    for start in range(0, rows_A.shape[0], step):
-        z = hash_counters(key, rows_A[start : start + step, None] * num_hashes + columns)
-        halves = torch.stack([z.bitwise_and(0xFFFFFFFF), torch.bitwise_right_shift(z, 32).bitwise_and_(0xFFFFFFFF)], 2)
-        out[start : start + step] = (halves.flatten(1)[:, :num_cols].to(torch.float64) * 2.0**-32).to(dtype)
-    return out
+    columns = np.arange(num_hashes, dtype=np.int64)
+    for start in range(0, rows.shape[0], step):
+        z = hash_counters(key, rows[start : start + step, None] * num_hashes + columns)
+        halves = np.stack([z & np.uint64(0xFFFFFFFF), z >> np.uint64(32)], axis=2).reshape(z.shape[0], -1)
+        out[start : start + step] = halves[:, :num_cols].astype(np.float64) * 2.0**-32
+    return torch.from_numpy(out).to(dtype)
 
 
 def normal_rows(key: int, rows_A: torch.Tensor, num_cols: int, dtype: torch.dtype = torch.float64) -> torch.Tensor:

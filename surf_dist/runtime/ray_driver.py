@@ -41,7 +41,7 @@ from .torch_launch import init_process_group, torch_worker, worker_problem
 
 READY_TIMEOUT_S = 180.0  # how long W actors may take to be placed and to import torch
 DEATH_GRACE_S = 10.0  # after a worker raised: how long to wait for news of a peer that died first
-FORWARDED_ENV = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME", "NCCL_DEBUG", "TP_SOCKET_IFNAME")
+FORWARDED_ENV = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME", "NCCL_DEBUG", "TP_SOCKET_IFNAME", "GLIBC_TUNABLES")
 
 
 class RayBackendError(RunFailed, RuntimeError):

@@ -133,3 +133,25 @@ def test_ten_thousand_agents_two_steps_and_an_evaluation() -> None:
         for s in trainer.silent.layers("train", step, 2) or []:
             degree_sum_silent += int(graph.degree[s.mask(torch.arange(10000))].sum())
     assert train == 2 * 2 * 2 * directed - 2 * degree_sum_silent  # steps × layers × K rounds, less the silent
+
+
+def test_entry_points_run_with_the_lean_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Catches entry points that keep glibc's growing heap (twice the memory at 10,000 agents), or that
+    override a user's own GLIBC_TUNABLES."""
+    from surf_dist import malloc
+
+    assert malloc.lean_env({})["GLIBC_TUNABLES"] == malloc.TUNABLES
+    assert (
+        malloc.lean_env({"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"})["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2"
+    )
+    assert "GLIBC_TUNABLES" not in malloc.lean_env({"SURF_DIST_MALLOC": "default"})
+    calls = []
+    monkeypatch.delenv("GLIBC_TUNABLES", raising=False)
+    monkeypatch.delenv("SURF_DIST_MALLOC", raising=False)
+    monkeypatch.setattr(malloc.os, "execve", lambda path, argv, env: calls.append((argv, env["GLIBC_TUNABLES"])))
+    monkeypatch.setattr(malloc.sys, "argv", ["surf-dist", "train", "--out", "x"])
+    malloc.reexec_with_lean_malloc()
+    assert calls and calls[0][0][1:] == ["-m", "surf_dist", "train", "--out", "x"] and calls[0][1] == malloc.TUNABLES
+    monkeypatch.setenv("GLIBC_TUNABLES", malloc.TUNABLES)
+    malloc.reexec_with_lean_malloc()  # already set: no second re-execution
+    assert len(calls) == 1
