@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _floor import matmul_floor
 
 from surf_dist.comm.local import LocalMixer
-from surf_dist.comm.operator import RowsOperator
 from surf_dist.config import Config, load_config, replace
 from surf_dist.malloc import lean_env
 from surf_dist.problem import Problem
@@ -50,34 +50,6 @@ BASE = [
 
 def config(num_agents: int, overrides: list[str]) -> Config:
     return load_config("default", None, [*BASE, f"topology.spec=kregular:n={num_agents},degree=3", *overrides])
-
-
-def matmul_floor(problem: Problem, cfg: Config, recompute: bool, repeats: int = 1) -> float:
-    """Seconds of one step's matrix products alone (module docstring), same shapes and dtype; with per-layer
-    recomputation the products of the forward run twice, as they must."""
-    m, n, dim, dtype = cfg.model, problem.num_agents, problem.dim, problem.dtype
-    in_dim = dim + m.batch_size * (problem.num_features + problem.num_classes)
-    shift = problem.graph("meta-train", 0).shift
-    s = RowsOperator(shift.indptr, shift.indices, shift.values, n, dtype=dtype, device=torch.device("cpu"))
-    z, weight = torch.randn(n, in_dim, dtype=dtype), torch.randn(dim, in_dim, dtype=dtype)
-    g, x = torch.randn(n, dim, dtype=dtype), torch.randn(n, dim, dtype=dtype)
-
-    def one_step() -> None:
-        for _ in range(m.num_layers):
-            for _ in range(2 if recompute else 1):
-                z @ weight.t()
-                for _ in range(m.num_hops):
-                    s @ x
-            g @ weight
-            g.t() @ z
-            for _ in range(m.num_hops):
-                s.transpose_matmul(g)
-
-    one_step()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        one_step()
-    return (time.perf_counter() - t0) / repeats
 
 
 def measure(num_agents: int, overrides: list[str], num_steps: int) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import argparse
 import time
 
 import torch
+from _floor import matmul_floor
 
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import load_config
@@ -21,47 +22,15 @@ from surf_dist.problem import Problem
 from surf_dist.train.trainer import Trainer
 
 
-def matmul_floor(
-    num_agents: int,
-    in_dim: int,
-    dim: int,
-    num_layers: int,
-    num_hops: int,
-    s_NN: torch.Tensor,
-    dtype: torch.dtype,
-    repeats: int,
-) -> float:
-    """Seconds for the matrix products of one step: per layer the local network's forward (z M^T), its two
-    backward products (g M, g^T z) and K shifts forward and backward (S X, S^T G)."""
-    z = torch.randn(num_agents, in_dim, dtype=dtype)
-    m = torch.randn(dim, in_dim, dtype=dtype)
-    g = torch.randn(num_agents, dim, dtype=dtype)
-    x = torch.randn(num_agents, dim, dtype=dtype)
-    s = s_NN.to(dtype)
-    st = s.t().contiguous()
-
-    def one_step() -> None:
-        for _ in range(num_layers):
-            z @ m.t()
-            g @ m
-            g.t() @ z
-            for _ in range(num_hops):
-                s @ x
-                st @ g
-
-    one_step()
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        one_step()
-    return (time.perf_counter() - t0) / repeats
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--set", dest="overrides", action="append", default=[])
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     cfg = load_config("default", None, args.overrides)
     problem = Problem(cfg)
     trainer = Trainer(cfg, LocalMixer(problem.num_agents), problem)
@@ -73,16 +42,7 @@ def main() -> None:
     step_s = (time.perf_counter() - t0) / args.steps
     m = cfg.model
     in_dim = problem.dim + m.batch_size * (problem.num_features + problem.num_classes)
-    floor_s = matmul_floor(
-        problem.num_agents,
-        in_dim,
-        problem.dim,
-        m.num_layers,
-        m.num_hops,
-        problem.graph("meta-train", 0).s_NN,
-        problem.dtype,
-        args.steps,
-    )
+    floor_s = matmul_floor(problem, cfg, trainer.recompute, repeats=args.steps)
     print(
         f"problem: {problem.num_agents} agents, D={problem.dim}, local input {in_dim}, "
         f"L={m.num_layers}, K={m.num_hops}, {m.dtype}, torch threads={torch.get_num_threads()}"
