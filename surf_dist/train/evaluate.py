@@ -74,13 +74,12 @@ def _baseline(
     tg = trainer.problem.graph("meta-test", t)
     if tg.baseline_shift is not None:
         mixer.set_graph(tg.graph, tg.baseline_shift, trainer.problem.placement(mixer.num_workers, "meta-test", t))
+    held_up_by = Exchanges(injected, uploads, fedavg)  # late agents hold an exchange up until the deadline
     if mixer.emulator is not None:
         where = ("test-baseline", t, num_rounds, num_hops, num_updates)
-        mixer.emulator.begin(tg.graph, mixer.agents, *where, Exchanges(injected, uploads, fedavg))
+        mixer.emulator.begin(tg.graph, mixer.agents, *where, held_up_by)
     with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
-        timed = _seconds(
-            trainer, "test-baseline", t, Exchanges(injected, uploads, fedavg), num_rounds, num_hops, num_updates
-        )
+        timed = _seconds(trainer, "test-baseline", t, held_up_by, num_rounds, num_hops, num_updates)
         curve = run_baseline(
             name,
             mixer,
