@@ -117,6 +117,9 @@ class TrainConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class EvalConfig:
+    split: str = "meta-test"
+    """Tasks evaluated: ``meta-test`` (the result) | ``meta-val`` (for tuning settings without looking at
+    meta-test, e.g. ``surf-dist evaluate --run DIR --set eval.split=meta-val``)."""
     rounds_factor: int = 10
     """The baselines run this many times U-DGD's rounds (K·L)."""
     baselines: tuple[str, ...] = ("dgd", "dsgd", "dfedavgm")
