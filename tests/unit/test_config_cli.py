@@ -8,6 +8,7 @@ import pytest
 
 from surf_dist.cli import main
 from surf_dist.config import PRESETS, load_config, read_config, save_config
+from surf_dist.data.datasets import missing_files
 from surf_dist.errors import InputError
 
 
@@ -15,6 +16,10 @@ def test_presets_resolve_and_validate():
     """Catches a preset that names a setting that does not exist or fails validation."""
     for name in PRESETS:
         if name == "paper":  # needs CIFAR-10 files; validation of names and types still runs
+            continue
+        if name == "fashion" and missing_files("fashion-mnist"):  # .ci/run installs Debian's package
+            with pytest.raises(InputError, match="apt-get install dataset-fashion-mnist"):
+                load_config(name)
             continue
         load_config(name)
     cfg = load_config("paper", validate=False)
@@ -128,3 +133,15 @@ def test_resume_with_other_config_is_refused(tmp_path):
     _check_run_dir(load_config("smoke", None, ["failures.kill=0@1"]), tmp_path)  # how it runs may change
     with pytest.raises(InputError, match="model.num_layers"):
         _check_run_dir(load_config("smoke", None, ["model.num_layers=2"]), tmp_path)
+
+
+def test_cli_missing_dataset_exits_2_with_the_install_hint_before_any_worker(capsys, tmp_path):
+    """Catches a missing Fashion-MNIST surfacing inside a worker (a traceback, exit 1) instead of exit 2."""
+    for backend in ("local", "torch"):
+        out = tmp_path / backend
+        args = ["train", "--preset", "fashion", "--backend", backend, "--set", f"data.root={tmp_path / 'none'}"]
+        code = main([*args, *(["--workers", "2"] if backend == "torch" else []), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "train-images-idx3-ubyte" in err and "apt-get install dataset-fashion-mnist" in err
+        assert "Traceback" not in err and not out.exists()
