@@ -32,8 +32,8 @@ class TopologyConfig:
 @dataclass(frozen=True, kw_only=True)
 class DataConfig(DataSpec):
     """``data.*``: the data package's ``DataSpec`` (dataset, root, download, features, feature_device,
-    cache_dir, partition, alpha, shards_per_agent, num_train, num_heldout, augmentations; documented
-    there) plus the numbers of tasks."""
+    cache_dir, partition, alpha, shards_per_agent, num_train, num_heldout, augmentations, val_fraction;
+    documented there) plus the numbers of tasks."""
 
     num_meta_train: int = 300
     """Meta-training tasks (one step each per epoch)."""

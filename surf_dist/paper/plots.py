@@ -51,6 +51,7 @@ def draw_fig1(d: dict[str, Any], path: Path) -> None:
     ax_loss.set(xlabel="layer", ylabel="meta-test loss", title="loss per layer")
     ax_acc.set(xlabel="layer", ylabel="meta-test accuracy", title="accuracy per layer", ylim=(0, 1))
     for ax in (ax_loss, ax_acc):
+        ax.set_xticks(d["layers"])
         ax.grid(alpha=0.3)
         ax.legend()
     _save(fig, path)
@@ -89,7 +90,8 @@ def draw_fig3(d: dict[str, Any], path: Path) -> None:
         xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(rows))]
         ax.bar(xs, values, width, yerr=std, color=_COLOURS.get(key), label=label, capsize=3)
     ax.set_xticks(range(len(rows)), [f"α = {row['alpha']:g}" for row in rows])
-    ax.set(ylabel="meta-test accuracy", title="trained at α = 0.7, tested at α", ylim=(0, 1))
+    lowest = min((v for _, _, values, _ in series for v in values), default=0.0)
+    ax.set(ylabel="meta-test accuracy", title="trained at α = 0.7, tested at α", ylim=(max(0.0, lowest - 0.1), 1))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(loc="lower left", fontsize=8)
     _save(fig, path)
@@ -114,6 +116,7 @@ def draw_fig5(d: dict[str, Any], path: Path) -> None:
         layers = list(range(len(row["accuracy_per_layer"])))
         ax_acc.plot(layers, row["accuracy_per_layer"], "o-", label=f"ε = {row['epsilon']:g}")
     ax_acc.set(xlabel="layer", ylabel="meta-test accuracy", title="accuracy per layer", ylim=(0, 1))
+    ax_acc.set_xticks(layers)
     ax_acc.grid(alpha=0.3)
     ax_acc.legend()
     xs = range(len(rows))
