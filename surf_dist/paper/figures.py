@@ -16,7 +16,6 @@ preset on digits (8 agents, a few steps: what CI runs). ``DIR/figures.json`` hol
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -78,8 +77,9 @@ def star_panel(plan: Plan) -> Panel | None:
     FedAvg, SCAFFOLD, ... at 25 rounds), and listed in ``figures.json`` and ``tables.md``.
     """
     if "variant" not in {f.name for f in fields(ModelConfig)}:
-        return None
-    return None  # HOOK(star): model.variant exists; add the star overrides here (see the docstring)
+        return None  # no star variant yet: Figure 2 has the 3-regular and random panels
+    # HOOK(star): model.variant exists; return the star panel here (see the docstring)
+    return None
 
 
 def _layers(summary: dict[str, Any]) -> dict[str, Any]:
@@ -159,7 +159,3 @@ def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> d
     if progress:
         print(f"wrote {', '.join(f'{name}.png' for name in plots.DRAW)}, figures.json and tables.md in {out}")
     return result
-
-
-def load_figures(out: Path) -> dict[str, Any]:
-    return json.loads((out / "figures.json").read_text())
