@@ -30,6 +30,10 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}"
 
 
+def _pct_or_dash(x: float | None) -> str:
+    return "—" if x is None else _pct(x)
+
+
 def fig1(d: dict[str, Any]) -> list[str]:
     header = ["layer", *map(str, d["layers"])]
     rows = [
@@ -66,8 +70,8 @@ def fig2(d: dict[str, Any]) -> list[str]:
                     panel["title"],
                     name.upper(),
                     f"{r} / {r_max}",
-                    _pct(acc[r]),
-                    _pct(acc[r_max]),
+                    _pct_or_dash(acc.get(r)),
+                    _pct_or_dash(acc.get(r_max)),
                     str(paper.get(name, "—")),
                 ]
             )
