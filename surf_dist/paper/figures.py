@@ -6,6 +6,7 @@ already finished with the same config), re-evaluated on the local backend where 
 * ``surf``      the base job (SURF, 3-regular graph, Dirichlet α = 0.7)   → Figs. 1, 2 (left), 3, 4
 * ``standard``  the same, ``train.constrained=false``                      → Figs. 1, 4
 * ``random``    the same on the random graph (p = 0.1, the code's A + Aᵀ)  → Fig. 2 (middle)
+* ``star``      the star variant (a server, 10 uploads a round, K = 1)      → Fig. 2 (right)
 * ``fig5/eps-ε`` L = 5, α = 0.3, one run per ε                             → Fig. 5
 
 The base job is ``--preset fashion`` (Fashion-MNIST, 100 agents), or with ``--quick`` the ``smoke``
@@ -17,12 +18,11 @@ preset on digits (8 agents, a few steps: what CI runs). ``DIR/figures.json`` hol
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json_atomic, write_text_atomic
-from ..config import ModelConfig
 from ..train.reevaluate import sweep_alpha, sweep_async
 from . import plots, tables
 from .runs import ensure_run
@@ -40,10 +40,27 @@ class Plan:
     alphas: tuple[float, ...] = (1.0, 0.7, 0.3)
     epsilons: tuple[float, ...] = PAPER_EPSILONS
     fig5: tuple[str, ...] = ("model.num_layers=5", "data.alpha=0.3")
+    star: tuple[str, ...] = ()
 
 
-FULL = Plan(preset="fashion", base=(), random_spec="random:n=100,p=0.1,symmetrise=or", async_counts=(0, 2, 4, 6, 8, 10))
-QUICK = Plan(preset="smoke", base=(), random_spec="random:n=8,p=0.3,symmetrise=or", async_counts=(0, 1, 2, 3))
+# the paper's star set-up (PAPER.md §2, §7; the ``star`` preset): a server that only aggregates, K = 1, the
+# star's ε = 0.1, FedAvg at the same uploads as the baseline
+_STAR = ("model.variant=star", "model.num_hops=1", "train.epsilon=0.1", 'eval.baselines=["fedavg"]')
+FULL = Plan(
+    preset="fashion",
+    base=(),
+    random_spec="random:n=100,p=0.1,symmetrise=or",
+    async_counts=(0, 2, 4, 6, 8, 10),
+    # FedAvg's step 0.3: the best of {0.03, 0.1, 0.3, 1, 3} on meta-val (surf-dist tune-baselines, README)
+    star=("topology.spec=star:n=100", "model.uploads_per_round=10", *_STAR, "eval.fedavg_step=0.3"),
+)
+QUICK = Plan(
+    preset="smoke",
+    base=(),
+    random_spec="random:n=8,p=0.3,symmetrise=or",
+    async_counts=(0, 1, 2, 3),
+    star=("topology.spec=star:n=9", "model.uploads_per_round=3", *_STAR),
+)
 
 
 @dataclass(frozen=True)
@@ -56,30 +73,16 @@ class Panel:
 
 
 def fig2_panels(plan: Plan) -> list[Panel]:
-    """Figure 2's panels: 3-regular and random now; the star panel once ``model.variant`` exists."""
-    panels = [
+    """Figure 2's panels: the 3-regular graph, the random graph and the star (the paper's left to right).
+
+    The star panel's U-DGD spends one round per layer (K = 1) and its baseline is FedAvg with the same
+    uploads per round (PAPER.md §6: the paper's star baselines, FedAvg, SCAFFOLD, MOON, FedProx and FedDyn,
+    have no published settings; FedAvg is the one built here)."""
+    return [
         Panel("3-regular", "surf", ()),
         Panel("random (p = 0.1)", "random", (f"topology.spec={plan.random_spec}",)),
+        Panel("star", "star", plan.star),
     ]
-    star = star_panel(plan)
-    return panels + ([star] if star is not None else [])
-
-
-def star_panel(plan: Plan) -> Panel | None:
-    """HOOK(star): the paper's right panel of Figure 2 (PAPER.md §2 "Star / classical FL", §7).
-
-    Returns None while the config schema has no ``model.variant``, so Figure 2 has two panels. Whoever
-    builds ``model.variant=star`` returns ``Panel("star", "star", (...))`` here with the overrides of the
-    paper's star set-up (``model.variant=star``, a star topology with a server and 100 agents, K = 1 hop,
-    ``model.uploads_per_round=10``, the star's ε and learning rate) for ``FULL`` and a tiny one for
-    ``QUICK`` (``plan is QUICK``). Nothing else changes: the panel is trained by ``ensure_run`` like the
-    others, plotted from its ``summary.json`` with whatever baselines that summary holds (the paper's
-    FedAvg, SCAFFOLD, ... at 25 rounds), and listed in ``figures.json`` and ``tables.md``.
-    """
-    if "variant" not in {f.name for f in fields(ModelConfig)}:
-        return None  # no star variant yet: Figure 2 has the 3-regular and random panels
-    # HOOK(star): model.variant exists; return the star panel here (see the docstring)
-    return None
 
 
 def _layers(summary: dict[str, Any]) -> dict[str, Any]:

@@ -1,10 +1,11 @@
 """Tuning the baselines' step sizes on meta-validation tasks (``surf-dist tune-baselines``).
 
-Each baseline (DGD, DSGD, DFedAvgM) runs with every step size of a grid on the ``data.num_meta_val``
-meta-validation tasks of a config, never on meta-test; the step with the best mean held-out accuracy after
-the last round (``eval.rounds_factor`` × K·L rounds, the comparison point against U-DGD) is chosen. All
-three baselines take one step size each from the same grid (default {0.1, 0.3, 1, 3}, the sweep that set the
-digits defaults); a best step at the edge of the grid is flagged, so the grid can be widened.
+Each baseline of the config (DGD, DSGD, DFedAvgM; FedAvg for the star variant) runs with every step size of
+a grid on the ``data.num_meta_val`` meta-validation tasks, never on meta-test; the step with the best mean
+held-out accuracy after the last round (``eval.rounds_factor`` × K·L rounds, the comparison point against
+U-DGD) is chosen. All the baselines take one step size each from the same grid (default {0.1, 0.3, 1, 3},
+the sweep that set the digits defaults); a best step at the edge of the grid is flagged, so the grid can be
+widened.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .evaluate import evaluate
 from .trainer import Trainer
 
 DEFAULT_GRID = (0.1, 0.3, 1.0, 3.0)
-STEP_FIELDS = {"dgd": "dgd_step", "dsgd": "dsgd_step", "dfedavgm": "dfedavgm_step"}
+STEP_FIELDS = {"dgd": "dgd_step", "dsgd": "dsgd_step", "dfedavgm": "dfedavgm_step", "fedavg": "fedavg_step"}
 
 
 def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progress: bool = True) -> dict[str, Any]:

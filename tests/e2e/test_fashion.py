@@ -8,13 +8,22 @@ import subprocess
 
 import pytest
 
-from surf_dist.data.datasets import missing_files
+from surf_dist.data.datasets import check_files
+from surf_dist.errors import InputError
 
 pytestmark = pytest.mark.e2e
 
 
+def _fashion_missing() -> bool:
+    try:
+        check_files("fashion-mnist")
+    except InputError:
+        return True
+    return False
+
+
 @pytest.mark.timeout(900)
-@pytest.mark.skipif(bool(missing_files("fashion-mnist")), reason="dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(_fashion_missing(), reason="dataset-fashion-mnist is not installed")
 def test_fashion_preset_trains_and_evaluates_on_a_small_graph(tmp_path):
     """Catches the fashion preset failing to load its data, features or held-out pool, or to evaluate."""
     out = tmp_path / "run"

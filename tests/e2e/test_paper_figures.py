@@ -22,7 +22,8 @@ def test_paper_figures_quick_writes_five_figures_and_their_numbers(tmp_path):
         assert f"fig{n}" in figs
     assert (out / "runs" / "surf" / "summary.json").exists() and (out / "runs" / "standard" / "summary.json").exists()
     assert len(figs["fig1"]["surf"]["accuracy"]) == len(figs["fig1"]["layers"])
-    assert [p["title"] for p in figs["fig2"]["panels"]][:2] == ["3-regular", "random (p = 0.1)"]
+    assert [p["title"] for p in figs["fig2"]["panels"]] == ["3-regular", "random (p = 0.1)", "star"]
+    assert list(figs["fig2"]["panels"][2]["baselines"]) == ["fedavg"]
     assert [row["alpha"] for row in figs["fig3"]["rows"]] == [1.0, 0.7, 0.3]
     assert len(figs["fig4"]["surf"]) == len(figs["fig4"]["counts"]) == len(figs["fig4"]["standard"])
     assert [row["epsilon"] for row in figs["fig5"]["rows"]] == [0.001, 0.01, 0.05, 0.1, 0.5]

@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 
 from surf_dist.config import load_config
-from surf_dist.data.datasets import load_split, missing_files
+from surf_dist.data.datasets import check_files, load_split
 from surf_dist.data.tasks import DataSpec, TaskSource, val_pool_split, validate_data_spec
+from surf_dist.errors import InputError
 from surf_dist.train.tune import format_tuning, tune_baselines
 
 
@@ -42,12 +43,14 @@ def test_val_fraction_is_validated() -> None:
 
 
 def test_missing_fashion_mnist_names_every_file_and_the_debian_package(tmp_path) -> None:
-    """Catches a missing-data message without the install hint, or a check that reads the files."""
-    problems = missing_files("fashion-mnist", root=str(tmp_path))
-    assert len(problems) == 4
-    assert all("apt-get install dataset-fashion-mnist" in p and "data.root" in p for p in problems)
-    assert missing_files("mnist", root=str(tmp_path))[0].count("apt-get") == 0
-    assert missing_files("digits") == [] and missing_files("fashion-mnist", root=str(tmp_path), download=True) == []
+    """Catches a missing-data message without the install hint (or with it for a dataset Debian lacks)."""
+    with pytest.raises(InputError) as info:
+        check_files("fashion-mnist", root=str(tmp_path))
+    assert len(info.value.problems) == 4
+    assert all("apt-get install dataset-fashion-mnist" in p and "data.root" in p for p in info.value.problems)
+    with pytest.raises(InputError) as info:
+        check_files("mnist", root=str(tmp_path))
+    assert "apt-get" not in str(info.value)
 
 
 def test_tune_baselines_picks_the_best_step_on_meta_val() -> None:
