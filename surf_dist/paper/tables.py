@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 # PAPER.md §7 (fig-read), accuracies in %
-PAPER_FIG2 = {
+PAPER_FIG2: dict[str, dict[str, int | str]] = {
     "3-regular": {"udgd": 84, "dgd": 72, "dsgd": 72, "dfedavgm": 78},
     "random (p = 0.1)": {"udgd": 84, "dgd": 76, "dsgd": 76, "dfedavgm": 80},
     # relative to centralised training: SURF in 10 rounds, FedAvg (and SCAFFOLD, MOON, ...) at 25 rounds
