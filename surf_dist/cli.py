@@ -1,5 +1,6 @@
-"""Command line: ``surf-dist train | evaluate | sweep-async | sweep | topology | report | compare |
-check-summary`` (also ``python -m surf_dist``; under torchrun ``surf-dist train`` is one rank of the torch backend).
+"""Command line: ``surf-dist train | evaluate | sweep-async | sweep | sweep-alpha | sweep-epsilon | paper-figures |
+tune-baselines | topology | report | compare | check-summary`` (also ``python -m surf_dist``; under torchrun
+``surf-dist train`` is one rank of the torch backend).
 
 Exit codes: 0 success, 2 bad input (config, topology, data, output directory: every problem listed, before
 any process starts; also when a worker finds it, never retried), 130 interrupted (SIGINT) or 143 (SIGTERM),
@@ -24,16 +25,21 @@ from .contract import load_summary, summary_problems
 from .errors import InputError, RunFailed
 from .graph import describe, format_description
 from .interrupts import exit_code, interrupts_raise
+from .paper.figures import paper_figures
+from .paper.sweeps import sweep_epsilon
 from .report_runs import report
 from .runtime.launch import launch
 from .runtime.preflight import under_torchrun
 from .train import checkpoint
 from .train.metrics import steps_done
-from .train.reevaluate import reevaluate, sweep, sweep_async
+from .train.reevaluate import reevaluate, sweep, sweep_alpha, sweep_async
+from .train.tune import format_tuning, tune_baselines
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default=None, help="default (the main job) | smoke (seconds) | paper (GPU scale)")
+    p.add_argument(
+        "--preset", default=None, help="default (the main job) | fashion (real data) | smoke (seconds) | paper (GPU)"
+    )
     p.add_argument("--config", default=None, help="a TOML file with [topology] [data] [model] [train] ... tables")
     p.add_argument(
         "--set",
@@ -82,6 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument(
         "--target", type=float, default=None, help="target accuracy (default: each run's eval.target_accuracy)"
     )
+
+    a = sub.add_parser("sweep-alpha", help="a trained run tested at other Dirichlet alphas, not retrained (Figure 3)")
+    a.add_argument("--run", required=True, help="a run directory written by surf-dist train")
+    a.add_argument("--alphas", default="1,0.7,0.3", help="test Dirichlet alphas, comma separated")
+    a.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    a.add_argument("--out", default=None, help="JSON file for the sweep (default: printed only)")
+
+    p = sub.add_parser("sweep-epsilon", help="train one run per descent margin epsilon (Figure 5)")
+    _config_args(p)
+    p.add_argument("--epsilons", default="0.001,0.01,0.05,0.1,0.5", help="epsilons, comma separated")
+    p.add_argument("--out", required=True, help="folder: one run directory eps-<epsilon> each, and sweep.json")
+
+    f = sub.add_parser("paper-figures", help="train the runs and draw the paper's five figures and their tables")
+    f.add_argument("--out", required=True, help="folder for fig1.png ... fig5.png, figures.json, tables.md, runs/")
+    f.add_argument("--quick", action="store_true", help="a tiny version (digits, 8 agents; what CI runs)")
+
+    b = sub.add_parser("tune-baselines", help="choose the baselines' step sizes on meta-validation tasks")
+    _config_args(b)
+    b.add_argument("--grid", default="0.1,0.3,1,3", help="step sizes to try, comma separated")
+    b.add_argument("--out", default=None, help="JSON file for the sweep (default: printed only)")
 
     g = sub.add_parser("topology", help="describe a graph and its placement on workers")
     g.add_argument("spec", metavar="SPEC_OR_FILE", help="e.g. kregular:n=100,degree=3, ring:n=16 or a graph file")
@@ -180,6 +206,47 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise InputError([f"expected comma-separated numbers, got {text!r}"]) from exc
+
+
+def cmd_sweep_alpha(args: argparse.Namespace) -> int:
+
+    result = sweep_alpha(Path(args.run), _floats(args.alphas), args.overrides)
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def cmd_sweep_epsilon(args: argparse.Namespace) -> int:
+
+    if args.config is not None:
+        raise InputError(["sweep-epsilon: --config is not supported; use --preset and --set"])
+    out = Path(args.out)
+    result = sweep_epsilon(out, args.preset or "default", args.overrides, tuple(_floats(args.epsilons)))
+    (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+def cmd_paper_figures(args: argparse.Namespace) -> int:
+
+    paper_figures(Path(args.out), quick=args.quick)
+    return 0
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+
+    cfg = load_config(args.preset or "default", args.config, args.overrides)
+    result = tune_baselines(cfg, tuple(float(g) for g in args.grid.split(",") if g.strip()))
+    print(format_tuning(result))
+    if args.out:
+        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
 def cmd_topology(args: argparse.Namespace) -> int:
 
     d = describe(
@@ -232,6 +299,10 @@ COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "sweep-async": cmd_sweep,
+    "sweep-alpha": cmd_sweep_alpha,
+    "sweep-epsilon": cmd_sweep_epsilon,
+    "paper-figures": cmd_paper_figures,
+    "tune-baselines": cmd_tune,
     "topology": cmd_topology,
     "report": cmd_report,
     "sweep": cmd_sweep_key,

@@ -32,8 +32,8 @@ class TopologyConfig:
 @dataclass(frozen=True, kw_only=True)
 class DataConfig(DataSpec):
     """``data.*``: the data package's ``DataSpec`` (dataset, root, download, features, feature_device,
-    cache_dir, partition, alpha, shards_per_agent, num_train, num_heldout, augmentations; documented
-    there) plus the numbers of tasks."""
+    cache_dir, partition, alpha, shards_per_agent, num_train, num_heldout, augmentations, val_fraction;
+    documented there) plus the numbers of tasks."""
 
     num_meta_train: int = 300
     """Meta-training tasks (one step each per epoch)."""
@@ -117,6 +117,9 @@ class TrainConfig:
 
 @dataclass(frozen=True, kw_only=True)
 class EvalConfig:
+    split: str = "meta-test"
+    """Tasks evaluated: ``meta-test`` (the result) | ``meta-val`` (for tuning settings without looking at
+    meta-test, e.g. ``surf-dist evaluate --run DIR --set eval.split=meta-val``)."""
     rounds_factor: int = 10
     """The baselines run this many times U-DGD's rounds (K·L)."""
     baselines: tuple[str, ...] = ("dgd", "dsgd", "dfedavgm")

@@ -74,7 +74,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "run.ray_gpus_per_worker": (0, INF, True, False),
     "run.threads_per_worker": (0, INF, True, False),
 }
-_DATA_SPEC_NUMBERS = ("alpha", "shards_per_agent", "num_train", "num_heldout")  # validate_data_spec's
+_DATA_SPEC_NUMBERS = ("alpha", "shards_per_agent", "num_train", "num_heldout", "val_fraction")  # validate_data_spec's
 _OWN_CHECKS = ("network",)  # sections whose numbers a function of their own checks (``_network_problems``)
 
 
@@ -130,6 +130,7 @@ def validate_config(cfg: Config) -> list[str]:
     choice("model.dtype", m.dtype, ("float32", "float64"))
     choice("model.recompute", m.recompute, ("auto", "on", "off"))
     choice("train.constraint_form", t.constraint_form, FORMS)
+    choice("eval.split", e.split, ("meta-test", "meta-val"))
     for b in e.baselines:
         choice("eval.baselines", b, BASELINES)
     choice("failures.semantics", f.semantics, ("zero", "stale"))

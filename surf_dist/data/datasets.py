@@ -206,12 +206,16 @@ def _find_file(stem: str, dirs: list[Path], suffixes: tuple[str, ...]) -> Path |
     return None
 
 
+_DEBIAN_HINT = "; or install Debian's package: apt-get install dataset-fashion-mnist (searched when data.root is unset)"
+
+
 def _missing_problems(name: str, missing: list[str], dirs: list[Path], *, gz: bool) -> list[str]:
     where = ", ".join(str(d) for d in dirs)
     either = " (raw or .gz)" if gz else ""
+    debian = _DEBIAN_HINT if name == "fashion-mnist" else ""
     return [
         f"data.root: {name} file {stem!r}{either} not found (looked in {where}); set --set data.root=DIR to "
-        f"a folder that holds it, or --set data.download=true to download {name}"
+        f"a folder that holds it, or --set data.download=true to download {name}{debian}"
         for stem in missing
     ]
 

@@ -12,7 +12,9 @@ Task ``index`` of meta-split ``split`` is built in this order, every draw keyed 
 holding any block of agents, builds the same task without talking to the others:
 
 1. the pool: the dataset's *train* split for "meta-train" and "meta-val", its *test* split for
-   "meta-test" (PAPER §4);
+   "meta-test" (PAPER §4). With ``val_fraction > 0`` the train split is cut once, by a fixed
+   stratified draw (:func:`val_pool_split`), into a meta-train pool and a meta-val pool of disjoint
+   images, so that meta-validation measures generalisation to unseen images as meta-test does;
 2. the augmentation: ``draw_augmentation(seed, split, index, spec.augmentations)``, applied in image
    space to the whole pool, then the feature map. Both are cached per (dataset split, augmentation)
    in the :class:`TaskSource`, so the random-crop offsets are drawn once per image (key ``task=0``)
@@ -44,10 +46,11 @@ from surf_dist.data.partition import PARTITIONS, partition
 from surf_dist.data.rng import numpy_rng
 from surf_dist.errors import InputError
 
-__all__ = ["SPLITS", "DataSpec", "TaskData", "TaskSource", "dataset_split_of", "validate_data_spec"]
+__all__ = ["SPLITS", "DataSpec", "TaskData", "TaskSource", "dataset_split_of", "val_pool_split", "validate_data_spec"]
 
 SPLITS = ("meta-train", "meta-val", "meta-test")
 _NUM_CLASSES = 10  # all four datasets have 10 classes
+_VAL_POOL_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -83,6 +86,14 @@ class DataSpec:
     shared one."""
     feature_device: str = "cpu"
     """Device that trains and runs the cnn/resnet18 backbone: "cpu" (deterministic), "cuda", "cuda:N"."""
+    val_fraction: float = 0.0
+    """Share of the dataset's train split kept out of meta-training: meta-val tasks draw only from these
+    images, meta-train tasks only from the rest (a fixed stratified split, the same for every seed). 0: both
+    draw from the whole train split. Off for digits: a 20 % pool of its 1,198 train images holds 24 per class,
+    below the largest class count of 24 % of Dirichlet(0.7) agents with 60 samples (redraws would bias the
+    partition), and the default's single epoch validates once, at the end, so no model is selected on it. The
+    fashion preset keeps 10,000 of Fashion-MNIST's 60,000 train images out. The backbone of cnn/resnet18
+    features is trained on the whole train split (never on test images)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +168,9 @@ def validate_data_spec(spec: DataSpec) -> list[str]:
         value = getattr(spec, field)
         if value is not None and (not isinstance(value, str) or not value):
             problems.append(f"data.{field}: must be a folder path or unset, got {value!r}")
+    fraction = spec.val_fraction
+    if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:
+        problems.append(f"data.val_fraction: must be a number in [0, 1) (e.g. 0.2; 0: no pool), got {fraction!r}")
     device = spec.feature_device
     if not isinstance(device, str) or not (device == "cpu" or device == "cuda" or _is_cuda_index(device)):
         problems.append(f'data.feature_device: must be "cpu", "cuda" or "cuda:N", got {device!r}')
@@ -172,6 +186,23 @@ def dataset_split_of(split: str) -> str:
     if split not in SPLITS:
         raise InputError([f"unknown task split {split!r}; use one of {', '.join(SPLITS)}"])
     return "test" if split == "meta-test" else "train"
+
+
+def val_pool_split(labels_N: np.ndarray, val_fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """The train split cut into (meta-train pool, meta-val pool): sorted, disjoint index arrays.
+
+    Stratified: round(val_fraction · n_c) images of every class c go to the meta-val pool, drawn by a
+    generator keyed by a constant (the pools are part of the data set-up, like digits' test split, not of
+    the run seed)."""
+    rng = numpy_rng(_VAL_POOL_SEED, "val-pool")
+    val = [
+        rng.permutation(members)[: int(round(val_fraction * members.shape[0]))]
+        for members in (np.flatnonzero(labels_N == c) for c in np.unique(labels_N))
+    ]
+    val_N = np.sort(np.concatenate(val)) if val else np.empty(0, dtype=np.int64)
+    keep = np.ones(labels_N.shape[0], dtype=bool)
+    keep[val_N] = False
+    return np.flatnonzero(keep).astype(np.int64), val_N.astype(np.int64)
 
 
 class TaskSource:
@@ -201,6 +232,7 @@ class TaskSource:
         self._labels: dict[str, np.ndarray] = {}
         self._features: dict[tuple[str, str], torch.Tensor] = {}
         self._stats: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pools: tuple[np.ndarray, np.ndarray] | None = None
 
     # --- lazily loaded, cached pieces ---
 
@@ -259,12 +291,22 @@ class TaskSource:
         dataset_split_of(split)
         return draw_augmentation(self.seed, split, index, self.spec.augmentations)
 
+    def pool(self, split: str) -> np.ndarray | None:
+        """Indices into the train split that ``split``'s tasks draw from (None: the whole dataset split)."""
+        if split == "meta-test" or not self.spec.val_fraction:
+            return None
+        if self._pools is None:
+            self._split("train")
+            self._pools = val_pool_split(self._labels["train"], self.spec.val_fraction)
+        return self._pools[0] if split == "meta-train" else self._pools[1]
+
     def partition(self, split: str, index: int) -> np.ndarray:
         """num_agents x S int64 indices into the dataset split: every agent's samples of this task."""
         data_split = dataset_split_of(split)
         self._split(data_split)
-        labels_N = self._labels[data_split]
-        return partition(
+        pool_N = self.pool(split)
+        labels_N = self._labels[data_split] if pool_N is None else self._labels[data_split][pool_N]
+        rows_AS = partition(
             labels_N,
             method=self.spec.partition,
             num_agents=self.num_agents,
@@ -273,6 +315,7 @@ class TaskSource:
             alpha=self.spec.alpha,
             shards_per_agent=self.spec.shards_per_agent,
         )
+        return rows_AS if pool_N is None else pool_N[rows_AS]
 
     def task(self, split: str, index: int, agents: Sequence[int] | torch.Tensor | None = None) -> TaskData:
         """Task ``index`` of ``split`` ("meta-train", "meta-val", "meta-test") for ``agents`` (None = all).

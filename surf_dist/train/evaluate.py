@@ -1,8 +1,9 @@
 """Evaluation on fresh meta-test tasks: U-DGD layer by layer and the baselines round by round.
 
-For every meta-test task t, U-DGD and every baseline start from the same W_0; U-DGD uses K·L rounds,
-the baselines ``eval.rounds_factor`` times as many. Silent agents are injected when
-``failures.in_eval`` (the same keyed draws on every backend).
+``eval.split=meta-val`` evaluates the meta-validation tasks instead (to tune settings without looking at
+meta-test; their draws are those of validation, phase "val"). For every evaluated task t, U-DGD and every
+baseline start from the same W_0; U-DGD uses K·L rounds, the baselines ``eval.rounds_factor`` times as
+many. Silent agents are injected when ``failures.in_eval`` (the same keyed draws on every backend).
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ from .exchanges import Exchanges
 from .timing import pass_seconds
 from .trainer import Trainer
 
+_PHASES = {"meta-test": "test", "meta-val": "val"}  # the keyed draws' phase of each evaluated split
+
 
 @torch.no_grad()
-def layer_metrics(trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool) -> dict[str, Any]:
-    """Per-layer held-out accuracy and loss (global), gradient norms and slacks on one meta-test task."""
+def layer_metrics(
+    trainer: Trainer, model: UDGD, task: TaskData, step: int, with_silent: bool, phase: str = "test"
+) -> dict[str, Any]:
+    """Per-layer held-out accuracy and loss (global), gradient norms and slacks on one evaluated task."""
     mixer, n = trainer.mixer, trainer.problem.num_agents
-    fwd = trainer.forward(model, task, "test", step, with_silent)
+    fwd = trainer.forward(model, task, phase, step, with_silent)
     num_samples = float(n * task.heldout_y.shape[1])
     local = torch.stack(
         [
@@ -61,25 +66,27 @@ def _baseline(
     w0_AD: torch.Tensor,
     num_rounds: int,
     steps: BaselineSteps,
+    split: str = "meta-test",
 ) -> tuple[list[float], tuple[np.ndarray, np.ndarray]]:
-    """One baseline on meta-test task ``t`` from U-DGD's W_0: its accuracy after every round, and the simulated
-    seconds and deadline misses of every round."""
+    """One baseline on task ``t`` of ``split`` from U-DGD's W_0: its accuracy after every round, and the
+    simulated seconds and deadline misses of every round."""
+    phase = _PHASES[split]
     cfg, mixer, in_eval = trainer.cfg, trainer.mixer, trainer.cfg.failures.in_eval
     fedavg = name == "fedavg"
     num_updates = {"dfedavgm": steps.dfedavgm_local_steps, "fedavg": steps.fedavg_local_steps}.get(name, 1)
     num_hops = 2 if fedavg else 1  # FedAvg: the uploads, then the server's broadcast
-    injected = trainer.silent.layers("test-baseline", t, num_rounds) if in_eval else None
-    silent = trainer.silent_sets("test-baseline", t, injected, num_rounds, num_updates) if in_eval else None
-    uploads = trainer.uploads("test-baseline", t)
-    tg = trainer.problem.graph("meta-test", t)
+    injected = trainer.silent.layers(f"{phase}-baseline", t, num_rounds) if in_eval else None
+    silent = trainer.silent_sets(f"{phase}-baseline", t, injected, num_rounds, num_updates) if in_eval else None
+    uploads = trainer.uploads(f"{phase}-baseline", t)
+    tg = trainer.problem.graph(split, t)
     if tg.baseline_shift is not None:
-        mixer.set_graph(tg.graph, tg.baseline_shift, trainer.problem.placement(mixer.num_workers, "meta-test", t))
+        mixer.set_graph(tg.graph, tg.baseline_shift, trainer.problem.placement(mixer.num_workers, split, t))
     held_up_by = Exchanges(injected, uploads, fedavg)  # late agents hold an exchange up until the deadline
     if mixer.emulator is not None:
-        where = ("test-baseline", t, num_rounds, num_hops, num_updates)
+        where = (f"{phase}-baseline", t, num_rounds, num_hops, num_updates)
         mixer.emulator.begin(tg.graph, mixer.agents, *where, held_up_by)
     with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
-        timed = _seconds(trainer, "test-baseline", t, held_up_by, num_rounds, num_hops, num_updates)
+        timed = _seconds(trainer, f"{phase}-baseline", t, held_up_by, num_rounds, num_hops, num_updates)
         curve = run_baseline(
             name,
             mixer,
@@ -133,20 +140,22 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
     misses: dict[str, list[np.ndarray]] = {name: [] for name in ("udgd", *e.baselines)}
     silent_total = 0
     model.eval()
-    for t in range(cfg.data.num_meta_test):
-        task = trainer.prepare("meta-test", t)
+    phase = _PHASES[e.split]
+    num_tasks = cfg.data.num_meta_test if e.split == "meta-test" else cfg.data.num_meta_val
+    for t in range(num_tasks):
+        task = trainer.prepare(e.split, t)
         with mixer.ledger.in_phase("eval/udgd"):
-            lm = layer_metrics(trainer, model, task, t, f.in_eval)
-            injected = trainer.silent.layers("test", t, cfg.model.num_layers) if f.in_eval else None
-            exchanges = Exchanges(injected, trainer.uploads("test", t))
-            timed = _seconds(trainer, "test", t, exchanges, cfg.model.num_layers, cfg.model.num_hops, 1)
+            lm = layer_metrics(trainer, model, task, t, f.in_eval, phase)
+            injected = trainer.silent.layers(phase, t, cfg.model.num_layers) if f.in_eval else None
+            exchanges = Exchanges(injected, trainer.uploads(phase, t))
+            timed = _seconds(trainer, phase, t, exchanges, cfg.model.num_layers, cfg.model.num_hops, 1)
         for key in per_task:
             per_task[key].append(lm[key])
         silent_total += lm["num_silent"]
         seconds["udgd"].append(timed[0])
         misses["udgd"].append(timed[1])
         for name in e.baselines:
-            curve, timed = _baseline(trainer, name, t, task, lm["w0"], num_rounds, steps)
+            curve, timed = _baseline(trainer, name, t, task, lm["w0"], num_rounds, steps, e.split)
             curves[name].append(curve)
             seconds[name].append(timed[0])
             misses[name].append(timed[1])
@@ -182,4 +191,4 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
             "time_s": _elapsed(seconds[name]),
             "deadline_misses": int(np.sum(misses[name])),
         }
-    return {"num_tasks": cfg.data.num_meta_test, "udgd": udgd, "baselines": baselines}
+    return {"num_tasks": num_tasks, "split": e.split, "udgd": udgd, "baselines": baselines}

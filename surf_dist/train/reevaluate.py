@@ -117,3 +117,43 @@ def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str]) -
             ]
             print(f"  {row['value']:>10}: " + "; ".join(cells))
     return result
+
+
+def sweep_alpha(run: Path, alphas: list[float], overrides: list[str], progress: bool = True) -> dict[str, Any]:
+    """Figure 3: one trained run applied, without retraining, to meta-test tasks of other Dirichlet α
+    (``data.alpha``); the baselines are re-run per α with the run's step sizes. Per α: U-DGD's final
+    accuracy (mean and std over the tasks, and per layer) and each baseline's at K·L and at the last round."""
+    rows = []
+    rounds = [0, 0]
+    for alpha in alphas:
+        cfg, state = _trained(run, [*overrides, f"data.alpha={alpha}"])
+        ev = _evaluate_local(cfg, state)
+        u = ev["udgd"]
+        rows.append(
+            {
+                "alpha": alpha,
+                "udgd": u["accuracy_per_layer"][-1],
+                "udgd_std": u["accuracy_std_per_layer"][-1],
+                "udgd_per_layer": u["accuracy_per_layer"],
+                "baselines": {
+                    name: {
+                        "at_udgd_rounds": b["accuracy_at_udgd_rounds"],
+                        "at_max_rounds": b["accuracy_at_max_rounds"],
+                        "std_at_max_rounds": b["accuracy_std"][-1],
+                    }
+                    for name, b in ev["baselines"].items()
+                },
+            }
+        )
+        rounds = [u["rounds"], cfg.eval.rounds_factor * u["rounds"]]
+    result = {"run": str(run), "alphas": alphas, "rounds": rounds, "rows": rows}
+    if progress:
+        r, r_max = rounds
+        names = list(rows[0]["baselines"]) if rows else []
+        print(
+            f"{'alpha':>6} {'U-DGD@' + str(r):>12} " + " ".join(f"{(n.upper() + '@' + str(r_max)):>14}" for n in names)
+        )
+        for row in rows:
+            cells = " ".join(f"{row['baselines'][n]['at_max_rounds']:>14.3f}" for n in names)
+            print(f"{row['alpha']:>6g} {row['udgd']:>12.3f} {cells}")
+    return result

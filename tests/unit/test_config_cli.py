@@ -128,3 +128,15 @@ def test_resume_with_other_config_is_refused(tmp_path):
     _check_run_dir(load_config("smoke", None, ["failures.kill=0@1"]), tmp_path)  # how it runs may change
     with pytest.raises(InputError, match="model.num_layers"):
         _check_run_dir(load_config("smoke", None, ["model.num_layers=2"]), tmp_path)
+
+
+def test_cli_missing_dataset_exits_2_with_the_install_hint_before_any_worker(capsys, tmp_path):
+    """Catches a missing Fashion-MNIST surfacing inside a worker (a traceback, exit 1) instead of exit 2."""
+    for backend in ("local", "torch"):
+        out = tmp_path / backend
+        args = ["train", "--preset", "fashion", "--backend", backend, "--set", f"data.root={tmp_path / 'none'}"]
+        code = main([*args, *(["--workers", "2"] if backend == "torch" else []), "--out", str(out)])
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert "train-images-idx3-ubyte" in err and "apt-get install dataset-fashion-mnist" in err
+        assert "Traceback" not in err and not out.exists()

@@ -1,0 +1,164 @@
+"""``surf-dist paper-figures --out DIR [--quick]``: the paper's five figures, their numbers and tables.
+
+Every number comes from ordinary ``surf-dist train`` run directories under ``DIR/runs/`` (reused when
+already finished with the same config), re-evaluated on the local backend where a figure needs it:
+
+* ``surf``      the base job (SURF, 3-regular graph, Dirichlet α = 0.7)   → Figs. 1, 2 (left), 3, 4
+* ``standard``  the same, ``train.constrained=false``                      → Figs. 1, 4
+* ``random``    the same on the random graph (p = 0.1, the code's A + Aᵀ)  → Fig. 2 (middle)
+* ``star``      the star variant (a server, 10 uploads a round, K = 1)      → Fig. 2 (right)
+* ``fig5/eps-ε`` L = 5, α = 0.3, one run per ε                             → Fig. 5
+
+The base job is ``--preset fashion`` (Fashion-MNIST, 100 agents), or with ``--quick`` the ``smoke``
+preset on digits (8 agents, a few steps: what CI runs). ``DIR/figures.json`` holds, under ``fig1`` …
+``fig5``, exactly the numbers each ``DIR/figN.png`` plots (see ``plots.py``), plus the runs behind them;
+``DIR/tables.md`` the same as Markdown tables.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_json_atomic, write_text_atomic
+from ..train.reevaluate import sweep_alpha, sweep_async
+from . import plots, tables
+from .runs import ensure_run
+from .sweeps import PAPER_EPSILONS, sweep_epsilon
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the figures run: a preset, overrides for every run, and each figure's sweep."""
+
+    preset: str
+    base: tuple[str, ...]
+    random_spec: str
+    async_counts: tuple[int, ...]
+    alphas: tuple[float, ...] = (1.0, 0.7, 0.3)
+    epsilons: tuple[float, ...] = PAPER_EPSILONS
+    fig5: tuple[str, ...] = ("model.num_layers=5", "data.alpha=0.3")
+    star: tuple[str, ...] = ()
+
+
+# the paper's star set-up (PAPER.md §2, §7; the ``star`` preset): a server that only aggregates, K = 1, the
+# star's ε = 0.1, FedAvg at the same uploads as the baseline
+_STAR = ("model.variant=star", "model.num_hops=1", "train.epsilon=0.1", 'eval.baselines=["fedavg"]')
+FULL = Plan(
+    preset="fashion",
+    base=(),
+    random_spec="random:n=100,p=0.1,symmetrise=or",
+    async_counts=(0, 2, 4, 6, 8, 10),
+    # FedAvg's step 0.3: the best of {0.03, 0.1, 0.3, 1, 3} on meta-val (surf-dist tune-baselines, README)
+    star=("topology.spec=star:n=100", "model.uploads_per_round=10", *_STAR, "eval.fedavg_step=0.3"),
+)
+QUICK = Plan(
+    preset="smoke",
+    base=(),
+    random_spec="random:n=8,p=0.3,symmetrise=or",
+    async_counts=(0, 1, 2, 3),
+    star=("topology.spec=star:n=9", "model.uploads_per_round=3", *_STAR),
+)
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One panel of Figure 2: a title, the run it plots, and that run's overrides of the base job."""
+
+    title: str
+    run: str
+    overrides: tuple[str, ...]
+
+
+def fig2_panels(plan: Plan) -> list[Panel]:
+    """Figure 2's panels: the 3-regular graph, the random graph and the star (the paper's left to right).
+
+    The star panel's U-DGD spends one round per layer (K = 1) and its baseline is FedAvg with the same
+    uploads per round (PAPER.md §6: the paper's star baselines, FedAvg, SCAFFOLD, MOON, FedProx and FedDyn,
+    have no published settings; FedAvg is the one built here)."""
+    return [
+        Panel("3-regular", "surf", ()),
+        Panel("random (p = 0.1)", "random", (f"topology.spec={plan.random_spec}",)),
+        Panel("star", "star", plan.star),
+    ]
+
+
+def _layers(summary: dict[str, Any]) -> dict[str, Any]:
+    u = summary["eval"]["udgd"]
+    return {
+        "accuracy": u["accuracy_per_layer"],
+        "accuracy_std": u["accuracy_std_per_layer"],
+        "loss": u["loss_per_layer"],
+    }
+
+
+def _curves(title: str, run: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    u, baselines = summary["eval"]["udgd"], summary["eval"]["baselines"]
+    return {
+        "title": title,
+        "run": str(run),
+        "udgd": {"rounds": u["rounds_per_layer"], "accuracy": u["accuracy_per_layer"]},
+        "baselines": {name: {"rounds": b["rounds"], "accuracy": b["accuracy"]} for name, b in baselines.items()},
+        "udgd_rounds": u["rounds"],
+        "max_rounds": max((b["rounds"][-1] for b in baselines.values()), default=u["rounds"]),
+    }
+
+
+def _fig4(sweep: dict[str, Any], surf: Path, standard: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {"counts": sweep["counts"]}
+    for key, run in (("surf", surf), ("standard", standard)):
+        points = sweep["runs"][str(run)]["points"]
+        out[key] = [p["accuracy"] for p in points]
+        out[f"{key}_std"] = [p["std"] for p in points]
+        out[f"{key}_run"] = str(run)
+    return out
+
+
+def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Train (or reuse) the runs, compute the five figures' numbers, draw them; the ``figures.json`` dict."""
+    plan = QUICK if quick else FULL
+    t0 = time.perf_counter()
+    runs = out / "runs"
+
+    def run(name: str, overrides: tuple[str, ...] = ()) -> dict[str, Any]:
+        return ensure_run(runs / name, plan.preset, [*plan.base, *overrides], progress=progress)
+
+    surf, standard = run("surf"), run("standard", ("train.constrained=false",))
+    figs: dict[str, Any] = {
+        "fig1": {
+            "layers": list(range(len(surf["eval"]["udgd"]["accuracy_per_layer"]))),
+            "surf": _layers(surf),
+            "standard": _layers(standard),
+            "runs": [str(runs / "surf"), str(runs / "standard")],
+        }
+    }
+    panels = [_curves(p.title, runs / p.run, run(p.run, p.overrides)) for p in fig2_panels(plan)]
+    figs["fig2"] = {"panels": panels}
+    if progress:
+        print("Figure 3: accuracy vs Dirichlet alpha, trained at 0.7, not retrained")
+    figs["fig3"] = sweep_alpha(runs / "surf", list(plan.alphas), [], progress=progress)
+    if progress:
+        print("Figure 4: final accuracy vs silent agents per layer")
+    sweep = sweep_async([runs / "surf", runs / "standard"], list(plan.async_counts), [])
+    figs["fig4"] = _fig4(sweep, runs / "surf", runs / "standard")
+    if progress:
+        print("Figure 5: accuracy per layer per epsilon (L = 5, alpha = 0.3)")
+    figs["fig5"] = sweep_epsilon(runs / "fig5", plan.preset, [*plan.base, *plan.fig5], plan.epsilons, progress=progress)
+
+    out.mkdir(parents=True, exist_ok=True)
+    for name, draw in plots.DRAW.items():
+        draw(figs[name], out / f"{name}.png")
+    result = {
+        "quick": quick,
+        "preset": plan.preset,
+        "base_overrides": list(plan.base),
+        **figs,
+        "seconds": time.perf_counter() - t0,
+    }
+    write_json_atomic(out / "figures.json", result)
+    write_text_atomic(out / "tables.md", tables.markdown(result))
+    if progress:
+        print(f"wrote {', '.join(f'{name}.png' for name in plots.DRAW)}, figures.json and tables.md in {out}")
+    return result

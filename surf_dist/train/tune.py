@@ -1,0 +1,68 @@
+"""Tuning the baselines' step sizes on meta-validation tasks (``surf-dist tune-baselines``).
+
+Each baseline of the config (DGD, DSGD, DFedAvgM; FedAvg for the star variant) runs with every step size of
+a grid on the ``data.num_meta_val`` meta-validation tasks, never on meta-test; the step with the best mean
+held-out accuracy after the last round (``eval.rounds_factor`` × K·L rounds, the comparison point against
+U-DGD) is chosen. All the baselines take one step size each from the same grid (default {0.1, 0.3, 1, 3},
+the sweep that set the digits defaults); a best step at the edge of the grid is flagged, so the grid can be
+widened.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..comm.local import LocalMixer
+from ..config import Config, replace
+from ..problem import Problem
+from .evaluate import evaluate
+from .trainer import Trainer
+
+DEFAULT_GRID = (0.1, 0.3, 1.0, 3.0)
+STEP_FIELDS = {"dgd": "dgd_step", "dsgd": "dsgd_step", "dfedavgm": "dfedavgm_step", "fedavg": "fedavg_step"}
+
+
+def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progress: bool = True) -> dict[str, Any]:
+    """Mean meta-val accuracy of every baseline at every step of ``grid``; the best step of each.
+
+    Returns a dict with ``grid``, ``num_tasks``, ``rounds`` (U-DGD's K·L and the baselines' last round),
+    ``accuracy[name][i]`` = (at K·L rounds, at the last round) for ``grid[i]``, ``best[name]`` (the step),
+    ``at_edge`` (baselines whose best step is the smallest or largest of the grid) and ``settings`` (the
+    ``--set`` lines that apply the choice).
+    """
+    problem = Problem(cfg)
+    result: dict[str, Any] = {"grid": list(grid), "accuracy": {name: [] for name in cfg.eval.baselines}}
+    for step in grid:
+        steps = {STEP_FIELDS[name]: step for name in cfg.eval.baselines}
+        c = replace(cfg, eval={"split": "meta-val", **steps})
+        # one Problem for the whole grid (it reads only topology and data settings): features load once
+        trainer = Trainer(c, LocalMixer(problem.num_agents, semantics=c.failures.semantics), problem)
+        ev = evaluate(trainer, trainer.model)
+        result["num_tasks"] = ev["num_tasks"]
+        result["rounds"] = [ev["udgd"]["rounds"], c.eval.rounds_factor * ev["udgd"]["rounds"]]
+        for name, b in ev["baselines"].items():
+            result["accuracy"][name].append([b["accuracy_at_udgd_rounds"], b["accuracy_at_max_rounds"]])
+        if progress:
+            print(
+                f"step {step:g}: "
+                + ", ".join(f"{n.upper()} {b['accuracy_at_max_rounds']:.4f}" for n, b in ev["baselines"].items())
+            )
+    best = {name: grid[max(range(len(grid)), key=lambda i: rows[i][1])] for name, rows in result["accuracy"].items()}
+    result["best"] = best
+    result["at_edge"] = [name for name, step in best.items() if step in (min(grid), max(grid))]
+    result["settings"] = [f"eval.{STEP_FIELDS[name]}={step:g}" for name, step in best.items()]
+    return result
+
+
+def format_tuning(result: dict[str, Any]) -> str:
+    """The grid as a table (accuracy at K·L and at the last round), the choice, and edge warnings."""
+    r, r_max = result["rounds"]
+    lines = [f"meta-val accuracy over {result['num_tasks']} tasks, @{r} / @{r_max} rounds"]
+    lines.append(f"{'step':>8} " + " ".join(f"{name.upper():>17}" for name in result["accuracy"]))
+    for i, step in enumerate(result["grid"]):
+        cells = [f"{rows[i][0]:.4f} / {rows[i][1]:.4f}" for rows in result["accuracy"].values()]
+        lines.append(f"{step:>8g} " + " ".join(f"{c:>17}" for c in cells))
+    lines.append("best: " + " ".join(f"--set {s}" for s in result["settings"]))
+    if result["at_edge"]:
+        lines.append(f"at the edge of the grid (widen it): {', '.join(result['at_edge'])}")
+    return "\n".join(lines)
