@@ -10,7 +10,7 @@ an evaluation (one meta-test task, U-DGD and DGD for 2·K·L rounds). Then the r
 
     python bench/scale.py                      # 1,000 and 10,000 agents, weak scaling at 500 / 1,000; 1 thread
     python bench/scale.py --agents 100000      # one size only (about 2-3 minutes a step on 2 cores)
-    python bench/scale.py --set model.recompute=true --agents 100000
+    python bench/scale.py --set model.recompute=on --agents 100000
 """
 
 from __future__ import annotations

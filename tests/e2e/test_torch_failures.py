@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _commands import torchrun_command
+from _commands import corrupt_fashion_mnist, torchrun_command
 
 from surf_dist.config import load_config
 from surf_dist.runtime.launch import run_local
@@ -78,24 +78,11 @@ def test_killed_rank_0_is_one_line_naming_the_worker_and_step(tmp_path, local_sm
     assert _steps(out) == list(range(12))
 
 
-def _corrupt_fashion_mnist(root: Path) -> Path:
-    """Every Fashion-MNIST file present, and none of them an IDX file: found up front, unreadable in workers."""
-    root.mkdir()
-    for name in (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ):
-        (root / name).write_bytes(b"not an IDX file")
-    return root
-
-
 @pytest.mark.timeout(300)
 def test_input_error_in_ranks_ends_the_run_once_with_exit_2(tmp_path):
     """Catches bad input that only the ranks can see (a corrupt data file) being treated as a crash: retried,
     reported once per attempt with tracebacks, exit 1, and an empty --out left behind."""
-    root = _corrupt_fashion_mnist(tmp_path / "data")
+    root = corrupt_fashion_mnist(tmp_path / "data")
     out = tmp_path / "run"
     r = _forked_torch_run(out, "data.dataset=fashion-mnist", f"data.root={root}", timeout_s=280)
     assert r.returncode == 2, r.stderr[-3000:]
@@ -108,7 +95,7 @@ def test_input_error_in_ranks_ends_the_run_once_with_exit_2(tmp_path):
 def test_torchrun_input_error_exits_2_in_every_rank(tmp_path):
     """Catches ranks under torchrun that meet bad input after the rendezvous (their peers left waiting) or
     exit 1 with a traceback: each rank exits 2 with the message, before the rendezvous."""
-    root = _corrupt_fashion_mnist(tmp_path / "data")
+    root = corrupt_fashion_mnist(tmp_path / "data")
     out = tmp_path / "run"
     cmd = torchrun_command("--preset", "smoke", "--set", "data.dataset=fashion-mnist", "--set", f"data.root={root}",
                            "--out", str(out), "--quiet", max_restarts=0)  # fmt: skip

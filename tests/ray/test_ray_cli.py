@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _commands import corrupt_fashion_mnist
 from _processes import clean_env, interrupt, metrics_steps, start, train_command, wait_for_checkpoint
 from _ray_support import FAST, local_summary, ray_config
 
@@ -84,15 +85,7 @@ def test_cli_train_on_ray(tmp_path: Path) -> None:
 def test_input_error_in_actors_ends_the_run_once_with_exit_2(tmp_path: Path) -> None:
     """Catches bad input that only the actors can see (a corrupt data file) ending in the actor's traceback
     and exit 1, or being retried."""
-    root = tmp_path / "data"
-    root.mkdir()
-    for name in (
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-    ):
-        (root / name).write_bytes(b"not an IDX file")
+    root = corrupt_fashion_mnist(tmp_path / "data")
     out = tmp_path / "run"
     sets = ["data.dataset=fashion-mnist", f"data.root={root}", "run.ray_cpus_per_worker=0.5"]
     proc = subprocess.run(
