@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from ..atomic import write_json_atomic, write_text_atomic
+from ..config import load_config
+from ..runtime.preflight import check_data, prepare_run_dir
 from ..train.reevaluate import sweep_alpha, sweep_async
 from . import plots, tables
 from .runs import ensure_run
@@ -119,6 +121,8 @@ def _fig4(sweep: dict[str, Any], surf: Path, standard: Path) -> dict[str, Any]:
 def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, Any]:
     """Train (or reuse) the runs, compute the five figures' numbers, draw them; the ``figures.json`` dict."""
     plan = QUICK if quick else FULL
+    check_data(load_config(plan.preset, None, list(plan.base)))  # before any run: --out and the data files
+    prepare_run_dir(out)
     t0 = time.perf_counter()
     runs = out / "runs"
 
