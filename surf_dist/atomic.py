@@ -2,8 +2,9 @@
 
 Every write goes to a temp file in the target's folder, is flushed and fsynced, renamed over the target
 (``os.replace`` is atomic on POSIX), and the folder is fsynced so that the rename itself survives a power
-cut. A failed write removes its temp file and leaves the target as it was. An interrupt (SIGINT, SIGTERM)
-that arrives during a write is held until the write is done (``interrupts.critical``).
+cut. The file gets the mode a plain ``open(path, "w")`` would give (0666 less the umask; ``mkstemp``'s
+temp files are 0600). A failed write removes its temp file and leaves the target as it was. An interrupt
+(SIGINT, SIGTERM) that arrives during a write is held until the write is done (``interrupts.critical``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ from typing import IO, Any
 import torch
 
 from .interrupts import critical
+
+
+def _umask() -> int:
+    """The process's umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def fsync_dir(path: str | Path) -> None:
@@ -35,6 +43,7 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], object]) -> Path
     with critical():
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         try:
+            os.fchmod(fd, 0o666 & ~_umask())
             with os.fdopen(fd, "wb") as fh:
                 write(fh)
                 fh.flush()

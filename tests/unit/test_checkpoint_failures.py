@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
+from surf_dist.atomic import write_atomic, write_json_atomic, write_text_atomic
 from surf_dist.config import FailureConfig
 from surf_dist.train import checkpoint
 from surf_dist.train.failures import KillInjector, kills_fired
@@ -21,6 +23,29 @@ def _state(step):
         "history": {},
         "config": {},
     }
+
+
+def test_atomic_writes_replace_whole_files_with_the_umask_mode(tmp_path):
+    """Catches atomic writes leaving mkstemp's 0600 mode (a run directory other users cannot read) or temp
+    files behind, or a failed write touching the old file."""
+    old = os.umask(0o027)
+    try:
+        path = write_json_atomic(tmp_path / "summary.json", {"a": 1})
+        assert path.read_text() == '{\n  "a": 1\n}\n'
+        assert path.stat().st_mode & 0o777 == 0o640
+        os.umask(0o022)
+        write_text_atomic(path, "new\n")
+        assert path.read_text() == "new\n" and path.stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
+
+    def fail(_fh):
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(path, fail)
+    assert path.read_text() == "new\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["summary.json"]
 
 
 def test_checkpoint_round_trip_and_previous_kept(tmp_path):
