@@ -95,7 +95,7 @@ def _generate(
             return draws[0]
         problem = (
             f"no connected graph in {NUM_RANDOM_DRAWS} draws with p={params['p']}: raise p (connectivity "
-            f"needs p above about ln(n)/n = {math.log(n) / n:.3f}, half that with symmetrise=or)"
+            f"needs p above about ln(n)/n = {math.log(n) / n:.3g}, half that with symmetrise=or)"
         )
         raise InputError([problem], source=spec)
     if name == "small_world":
