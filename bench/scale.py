@@ -9,8 +9,8 @@ an evaluation (one meta-test task, U-DGD and DGD for 2·K·L rounds). Then the r
 2 workers × 2m agents (forked gloo ranks, one thread each).
 
     python bench/scale.py                      # 1,000 and 10,000 agents, weak scaling at 500 / 1,000; 1 thread
-    python bench/scale.py --agents 100000      # one size only (about 2-3 minutes a step on 2 cores)
-    python bench/scale.py --set model.recompute=on --agents 100000
+    python bench/scale.py --agents 100000 --weak 0 --steps 1   # 100,000 only: ~4 min a step, ~20 min in all
+    python bench/scale.py --set model.recompute=off --weak 0   # without per-layer recomputation (10k: ~3.6 GB)
 """
 
 from __future__ import annotations
