@@ -93,6 +93,16 @@ class RayWorker:
         return summary
 
 
+class _NotTokenDefault(logging.Filter):
+    """Drops Ray's warning that a new local cluster uses token authentication (Ray's default)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Token authentication is enabled for this Ray cluster")
+
+
+_NOT_TOKEN_DEFAULT = _NotTokenDefault()  # one instance: addFilter adds it once however often Ray starts
+
+
 def _connect(ray: Any, cfg: Config) -> bool:
     """Join ``run.ray_address`` or start a local Ray; True when this call started Ray (and must stop it)."""
     if ray.is_initialized():
@@ -106,6 +116,9 @@ def _connect(ray: Any, cfg: Config) -> bool:
             ray.init(address=address, **quiet)
         else:
             num_cpus = max(2, math.ceil(cfg.run.workers * cfg.run.ray_cpus_per_worker))
+            # Ray turns token authentication on for every new local cluster and warns about it each time; the
+            # default is kept, the warning dropped (it is not about this run)
+            logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_NOT_TOKEN_DEFAULT)
             # "local": never join a cluster that happens to run on this machine
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
     except Exception as exc:
