@@ -165,19 +165,6 @@ class UDGD(nn.Module):
         batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
         silent: Sequence[SilentAgents | None] | None = None,
         keep: Callable[[int], torch.Tensor | None] | None = None,
-    ) -> list[torch.Tensor]:
-        """[W_0, W_1, ..., W_L] (hosted rows). ``batches[l-1]`` feeds layer l; ``silent[l-1]`` is its silent set;
-        ``keep(l)`` its dropout mask (training only)."""
-        ws, _ = self.unroll(mixer, w0_AD, [batches[0], *batches], silent, keep)
-        return ws
-
-    def unroll(
-        self,
-        mixer: Mixing,
-        w0_AD: torch.Tensor,
-        batches: Sequence[tuple[torch.Tensor, torch.Tensor]],
-        silent: Sequence[SilentAgents | None] | None = None,
-        keep: Callable[[int], torch.Tensor | None] | None = None,
         *,
         recompute: bool = False,
         muted: Sequence[SilentAgents | None] | None = None,

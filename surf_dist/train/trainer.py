@@ -168,7 +168,7 @@ class Trainer:
             def keep(layer: int) -> torch.Tensor:  # drawn where it is used: a recomputed layer draws it again
                 return dropout_keep(self.cfg.seed, phase, step, layer, agents, dim, p, dtype).to(device)
 
-        ws, squares = model.unroll(self.mixer, w0, batches, silent, keep, recompute=self.recompute, muted=muted)
+        ws, squares = model(self.mixer, w0, batches, silent, keep, recompute=self.recompute, muted=muted)
         norms = gradient_norms(self.mixer, squares)
         loss_sum = loss_per_agent(ws[-1], task.heldout_x, task.heldout_y).sum()
         if injected is None:
