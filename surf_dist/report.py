@@ -98,6 +98,13 @@ def plot(summary: dict[str, Any], path: str | Path) -> None:
     ax.set_ylabel("held-out accuracy")
     ax.legend()
     ax.grid(alpha=0.3)
+    save_figure(fig, path)
+
+
+def save_figure(fig: Any, path: str | Path) -> None:
+    """Lay out, write as PNG at 120 dpi, and close (so that many figures do not pile up in memory)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

@@ -24,6 +24,7 @@ import numpy as np
 from .atomic import write_json_atomic, write_text_atomic
 from .costs import to_target
 from .errors import InputError
+from .report import save_figure
 
 HEATMAP_CELLS = 200
 
@@ -82,9 +83,9 @@ def _plot(runs: list[tuple[str, dict[str, Any]]], x: str, label: str, path: Path
         ax.set_ylabel("held-out accuracy (mean over meta-test tasks)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(path, dpi=120)
-    plt.close(fig)
+        save_figure(fig, path)
+    else:
+        plt.close(fig)
     return drawn
 
 
@@ -100,9 +101,7 @@ def _loss_per_layer(runs: list[tuple[str, dict[str, Any]]], path: Path) -> None:
     ax.set_ylabel("U-DGD held-out loss")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _edge_heatmap(run_dir: Path, num_agents: int, path: Path) -> bool:
@@ -129,9 +128,7 @@ def _edge_heatmap(run_dir: Path, num_agents: int, path: Path) -> bool:
     ax.set_xlabel(f"receiver ({unit})")
     ax.set_ylabel(f"sender ({unit})")
     ax.set_title(f"{run_dir.name}: traffic per directed edge")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 

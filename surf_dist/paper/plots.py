@@ -26,18 +26,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..report import save_figure  # noqa: E402
+
 _COLOURS = {"udgd": "C0", "surf": "C0", "standard": "C3", "dgd": "C1", "dsgd": "C2", "dfedavgm": "C4", "fedavg": "C5"}
 _LABELS = {"udgd": "U-DGD", "surf": "SURF (constrained)", "standard": "standard unrolling"}
 
 
 def _label(name: str) -> str:
     return _LABELS.get(name, name.upper())
-
-
-def _save(fig: Any, path: Path) -> None:
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def draw_fig1(d: dict[str, Any], path: Path) -> None:
@@ -54,7 +50,7 @@ def draw_fig1(d: dict[str, Any], path: Path) -> None:
         ax.set_xticks(d["layers"])
         ax.grid(alpha=0.3)
         ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def draw_fig2(d: dict[str, Any], path: Path) -> None:
@@ -71,7 +67,7 @@ def draw_fig2(d: dict[str, Any], path: Path) -> None:
         ax.set(xlabel="communication rounds", ylabel="meta-test accuracy", title=panel["title"], ylim=(0, 1))
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def draw_fig3(d: dict[str, Any], path: Path) -> None:
@@ -94,7 +90,7 @@ def draw_fig3(d: dict[str, Any], path: Path) -> None:
     ax.set(ylabel="meta-test accuracy", title="trained at α = 0.7, tested at α", ylim=(max(0.0, lowest - 0.1), 1))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(loc="lower left", fontsize=8)
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def draw_fig4(d: dict[str, Any], path: Path) -> None:
@@ -106,7 +102,7 @@ def draw_fig4(d: dict[str, Any], path: Path) -> None:
     ax.set(xlabel="silent agents per layer", ylabel="final meta-test accuracy", title="asynchrony")
     ax.grid(alpha=0.3)
     ax.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def draw_fig5(d: dict[str, Any], path: Path) -> None:
@@ -128,7 +124,7 @@ def draw_fig5(d: dict[str, Any], path: Path) -> None:
     ax_viol.set(xlabel="ε", ylabel="share violated", title="constraint violations", ylim=(0, 1))
     ax_viol.grid(alpha=0.3, axis="y")
     ax_viol.legend()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 DRAW: dict[str, Callable[[dict[str, Any], Path], None]] = {
