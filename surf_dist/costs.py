@@ -15,8 +15,6 @@ import numpy as np
 
 from .comm.ledger import Ledger
 
-METHOD_PHASES = {"udgd": "eval/udgd"}
-
 
 def _cumulative(per_layer: dict[int, int], num_points: int, num_tasks: int) -> list[float]:
     """[0, b_1, b_1 + b_2, ...] with b_l the mean bytes of layer (round) l per task."""

@@ -192,6 +192,7 @@ def report(runs: list[Path], out: Path, target: float | None = None) -> dict[str
         if _edge_heatmap(run_dir, int(summary.get("num_agents", summary["comm"]["num_agents"])), out / name):
             written.append(name)
     rows = cost_table(loaded, target)
-    write_text_atomic(out / "report.md", _markdown(rows))
+    markdown = _markdown(rows)
+    write_text_atomic(out / "report.md", markdown)
     write_json_atomic(out / "report.json", {"runs": [str(r) for r in runs], "rows": rows, "files": written})
-    return {"rows": rows, "files": written, "markdown": _markdown(rows)}
+    return {"rows": rows, "files": written, "markdown": markdown}
