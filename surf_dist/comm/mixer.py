@@ -75,12 +75,8 @@ class Mixer(ABC):
         (agents per worker) is given. Subclasses extend this."""
         if placement is not None:
             self._host(placement[self.rank])
-        indptr, indices, _ = graph.csr
-        counts = indptr[self.agents + 1] - indptr[self.agents]
-        first = np.repeat(indptr[self.agents] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-        edges = first + np.arange(int(counts.sum()))  # CSR positions of the hosted agents' out-edges
-        self._edge_sender = np.repeat(np.arange(len(self.agents)), counts)
-        self.ledger.set_edges(self.agents[self._edge_sender], indices[edges])
+        self._edge_sender, receivers = graph.edges_of(self.agents)  # the hosted agents' out-edges
+        self.ledger.set_edges(self.agents[self._edge_sender], receivers)
         self.reset_stale()
 
     def reset_stale(self) -> None:

@@ -57,9 +57,14 @@ class NetworkModel:
     link_bandwidth_bps: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
+    def links_take_time(self) -> bool:
+        """Whether messages take time (otherwise every message time is 0)."""
+        return bool(self.latency_s or self.bandwidth_bps < math.inf or len(self.link_keys))
+
+    @property
     def active(self) -> bool:
         """Whether anything takes time (otherwise every time is 0)."""
-        return bool(self.latency_s or self.bandwidth_bps < math.inf or self.compute_s or len(self.link_keys))
+        return self.links_take_time or bool(self.compute_s)
 
     @property
     def has_deadline(self) -> bool:
@@ -106,16 +111,12 @@ class NetworkModel:
         self, graph: Graph, agents: np.ndarray, num_bytes: int, phase: str, step: int, layer: int
     ) -> np.ndarray:
         """Per agent: the time its slowest message of a round takes (0 for an agent without neighbours)."""
-        if not (self.latency_s or self.bandwidth_bps < math.inf or len(self.link_keys)):
+        if not self.links_take_time:
             return np.zeros(len(agents))
-        indptr, indices, _ = graph.csr
-        counts = indptr[agents + 1] - indptr[agents]
-        starts = np.repeat(indptr[agents] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-        receivers = indices[starts + np.arange(int(counts.sum()))]
-        senders = np.repeat(agents, counts)
-        tau = self.link_seconds(senders, receivers, num_bytes)
+        rows, receivers = graph.edges_of(agents)
+        tau = self.link_seconds(agents[rows], receivers, num_bytes)
         slowest = np.zeros(len(agents))
-        np.maximum.at(slowest, np.repeat(np.arange(len(agents)), counts), tau)
+        np.maximum.at(slowest, rows, tau)
         return slowest * self.jitter_factor(agents, phase, step, layer)
 
     def late(
@@ -186,11 +187,8 @@ class Emulator:
             return 0.0, 0.0
         graph, agents, phase, step, _, num_hops, num_updates, exchanges = self._pass
         silent = exchanges.quiet(layer, hop)
-        indptr, indices, _ = graph.csr
-        counts = indptr[agents + 1] - indptr[agents]
-        starts = np.repeat(indptr[agents] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-        senders = indices[starts + np.arange(int(counts.sum()))]
-        receivers = np.repeat(agents, counts)
+        rows, senders = graph.edges_of(agents)  # the edges into the hosted agents (the graph is symmetric)
+        receivers = agents[rows]
         if silent is not None:
             live = ~silent.mask(torch.as_tensor(senders)).numpy()
             senders, receivers = senders[live], receivers[live]

@@ -86,6 +86,15 @@ class Graph:
         indptr = self.csr[0]
         return np.repeat(np.arange(self.num_agents, dtype=np.int64), np.diff(indptr))
 
+    def edges_of(self, agents: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The directed edges out of ``agents``, in CSR order (each agent's neighbours in increasing order):
+        (row E_A: the position in ``agents`` of each edge's sender, neighbour E_A: its receiver). O(E_A)."""
+        indptr, indices, _ = self.csr
+        counts = indptr[agents + 1] - indptr[agents]
+        first = np.repeat(indptr[agents] - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        positions = first + np.arange(int(counts.sum()))
+        return np.repeat(np.arange(len(agents)), counts), indices[positions]
+
     @cached_property
     def degree(self) -> np.ndarray:
         """N: neighbours per agent (unweighted)."""
