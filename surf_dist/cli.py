@@ -154,9 +154,9 @@ def _resolve_train_config(args: argparse.Namespace) -> Config:
     # under torchrun this process is one rank of the torch backend, with one worker per rank; a config that
     # asks for another backend is refused (launch's check) rather than run once per rank
     torch_base = replace(Config(), run={"backend": "torch"})
-    asked = load_config(preset, args.config, overrides, base=torch_base, validate=False).run.backend
-    if asked != "torch":
-        return load_config(preset, args.config, overrides, base=torch_base, validate=False)
+    asked = load_config(preset, args.config, overrides, base=torch_base, validate=False)
+    if asked.run.backend != "torch":
+        return asked
     world = int(os.environ["WORLD_SIZE"])
     return load_config(preset, args.config, overrides, base=replace(torch_base, run={"workers": world}))
 
@@ -178,8 +178,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-
-    out = reevaluate(Path(args.run), args.overrides, Path(args.out) if args.out else None, progress=not args.quiet)
+    out = reevaluate(Path(args.run), args.overrides, _out_file(args.out), progress=not args.quiet)
     print(f"wrote {out}")
     return 0
 
@@ -199,56 +198,65 @@ def _counts(text: str) -> list[int]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    counts = _counts(args.counts)
-    result = sweep_async([Path(r) for r in args.run], counts, args.overrides)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    counts, out = _counts(args.counts), _out_file(args.out)
+    _write_result(out, sweep_async([Path(r) for r in args.run], counts, args.overrides))
     return 0
 
 
-def _floats(text: str) -> list[float]:
+def _floats(text: str, flag: str) -> list[float]:
     try:
         return [float(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
-        raise InputError([f"expected comma-separated numbers, got {text!r}"]) from exc
+        raise InputError([f"{flag} {text!r}: expected comma-separated numbers, e.g. {flag} 0.1,0.3,1"]) from exc
+
+
+def _out_file(out: str | None) -> Path | None:
+    """``--out FILE`` for a JSON result, checked before any work (a long sweep must not end in a traceback)."""
+    if not out:
+        return None
+    path = Path(out)
+    if path.is_dir():
+        raise InputError([f"--out {out}: is a directory; fix: give a file name for the JSON result"])
+    if not path.parent.is_dir():
+        raise InputError([f"--out {out}: {path.parent} is not a directory; fix: give a file in an existing one"])
+    return path
+
+
+def _write_result(out: Path | None, result: object) -> None:
+    if out is not None:
+        write_json_atomic(out, result)
 
 
 def cmd_sweep_alpha(args: argparse.Namespace) -> int:
-
-    result = sweep_alpha(Path(args.run), _floats(args.alphas), args.overrides)
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    alphas, out = _floats(args.alphas, "--alphas"), _out_file(args.out)
+    _write_result(out, sweep_alpha(Path(args.run), alphas, args.overrides))
     return 0
 
 
 def cmd_sweep_epsilon(args: argparse.Namespace) -> int:
-
     if args.config is not None:
         raise InputError(["sweep-epsilon: --config is not supported; use --preset and --set"])
     out = Path(args.out)
-    result = sweep_epsilon(out, args.preset or "default", args.overrides, tuple(_floats(args.epsilons)))
-    (out / "sweep.json").write_text(json.dumps(result, indent=2) + "\n")
+    result = sweep_epsilon(out, args.preset or "default", args.overrides, tuple(_floats(args.epsilons, "--epsilons")))
+    write_json_atomic(out / "sweep.json", result)
     return 0
 
 
 def cmd_paper_figures(args: argparse.Namespace) -> int:
-
     paper_figures(Path(args.out), quick=args.quick)
     return 0
 
 
 def cmd_tune(args: argparse.Namespace) -> int:
-
     cfg = load_config(args.preset or "default", args.config, args.overrides)
-    result = tune_baselines(cfg, tuple(float(g) for g in args.grid.split(",") if g.strip()))
+    grid, out = tuple(_floats(args.grid, "--grid")), _out_file(args.out)
+    result = tune_baselines(cfg, grid)
     print(format_tuning(result))
-    if args.out:
-        Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    _write_result(out, result)
     return 0
 
 
 def cmd_topology(args: argparse.Namespace) -> int:
-
     d = describe(
         args.spec,
         num_workers=args.workers,
@@ -262,10 +270,8 @@ def cmd_topology(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep_key(args: argparse.Namespace) -> int:
-    values = [v.strip() for v in args.values.split(",") if v.strip()]
-    result = sweep([Path(r) for r in args.run], args.key, values, args.overrides)
-    if args.out:
-        write_json_atomic(Path(args.out), result)
+    values, out = [v.strip() for v in args.values.split(",") if v.strip()], _out_file(args.out)
+    _write_result(out, sweep([Path(r) for r in args.run], args.key, values, args.overrides))
     return 0
 
 

@@ -140,3 +140,24 @@ def test_cli_missing_dataset_exits_2_with_the_install_hint_before_any_worker(cap
         assert code == 2, err
         assert "train-images-idx3-ubyte" in err and "apt-get install dataset-fashion-mnist" in err
         assert "Traceback" not in err and not out.exists()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["tune-baselines", "--grid", "a,b"], "--grid 'a,b': expected comma-separated numbers"),
+        (["sweep-alpha", "--run", "RUN", "--alphas", "1,x"], "--alphas '1,x': expected comma-separated numbers"),
+        (["sweep-alpha", "--run", "RUN", "--alphas", "1", "--out", "MISSING/a.json"], "is not a directory"),
+        (["sweep-async", "--run", "RUN", "--counts", "0", "--out", "TMP"], "is a directory"),
+        (["sweep", "--run", "RUN", "--key", "seed", "--values", "1", "--out", "MISSING/s.json"], "is not a directory"),
+        (["evaluate", "--run", "RUN", "--out", "MISSING/e.json"], "is not a directory"),
+    ],
+)
+def test_cli_bad_numbers_and_out_files_exit_2_before_any_work(capsys, tmp_path, args, message):
+    """Catches a bad --grid ending in a ValueError traceback, or an --out file in a missing folder found only
+    when a long sweep or re-evaluation writes its result (a traceback after the work)."""
+    places = {"RUN": str(tmp_path / "run"), "TMP": str(tmp_path), "MISSING": str(tmp_path / "missing")}
+    argv = [next((a.replace(k, v) for k, v in places.items() if a.startswith(k)), a) for a in args]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err, err
