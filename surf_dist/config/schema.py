@@ -212,6 +212,9 @@ class RunConfig:
     (needs ``pip install tensorboard``)."""
 
 
+EXECUTION_FAILURES = ("kill", "hang", "kill_mtbf_steps", "max_restarts")  # real process failures, not the math
+
+
 @dataclass(frozen=True, kw_only=True)
 class Config:
     seed: int = 0
@@ -227,3 +230,11 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def computed(self) -> dict[str, Any]:
+        """What a run computes: ``to_dict()`` less how it is executed (``run.*``, process kills and restarts),
+        which may change when a run is resumed or reused."""
+        d = self.to_dict()
+        d.pop("run")
+        d["failures"] = {k: v for k, v in d["failures"].items() if k not in EXECUTION_FAILURES}
+        return d

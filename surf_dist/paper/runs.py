@@ -11,16 +11,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..config import Config, load_config, read_config
+from ..config import load_config, read_config
 from ..errors import InputError
 from ..runtime.launch import launch
-
-
-def _computed(cfg: Config) -> dict[str, Any]:
-    """What a run computes: the config less how it is executed (``run.*``)."""
-    d = cfg.to_dict()
-    d.pop("run", None)
-    return d
 
 
 def ensure_run(out: Path, preset: str, overrides: list[str], *, progress: bool = False) -> dict[str, Any]:
@@ -32,7 +25,7 @@ def ensure_run(out: Path, preset: str, overrides: list[str], *, progress: bool =
     cfg = load_config(preset, None, overrides)
     summary_path = out / "summary.json"
     if summary_path.exists():
-        if _computed(read_config(out / "config.json")) != _computed(cfg):
+        if read_config(out / "config.json").computed() != cfg.computed():
             raise InputError(
                 [f"{out}: holds a finished run of another config (fix: delete that directory or choose another --out)"]
             )

@@ -78,14 +78,8 @@ def _check_run_dir(cfg: Config, out: Path) -> None:
     saved = out / "config.json"
     if not saved.exists():
         return
-    old = read_config(saved).to_dict()
-    new = cfg.to_dict()
     # how the run is executed may change on resume; what it computes may not
-    for d in (old, new):
-        d.pop("run", None)
-        d["failures"] = {
-            k: v for k, v in d["failures"].items() if k not in ("kill", "hang", "kill_mtbf_steps", "max_restarts")
-        }
+    old, new = read_config(saved).computed(), cfg.computed()
     if old != new:
         diff = sorted(
             f"{s}.{k}" for s in new if isinstance(new[s], dict) for k in new[s] if old.get(s, {}).get(k) != new[s][k]
