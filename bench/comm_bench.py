@@ -34,9 +34,9 @@ import torch.distributed as dist
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config, replace
 from surf_dist.graph import halo_plan, traffic_per_round
-from surf_dist.problem import Problem
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
+from surf_dist.train.problem import Problem
 from surf_dist.train.trainer import Trainer
 
 HALO_DIRECTIONS = ("forward", "backward")

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from surf_dist.config import Config, load_config
-from surf_dist.problem import Problem
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
+from surf_dist.train.problem import Problem
 from surf_dist.train.timing import pass_seconds
 from surf_dist.train.trainer import Trainer
 

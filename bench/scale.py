@@ -1,7 +1,7 @@
 """Scale: one meta-training step of the default model at 1,000 / 10,000 (/ 100,000) agents, local backend.
 
 For each n, in a fresh process (so that peak memory is that n's alone, with the allocator settings of the
-CLI, ``surf_dist.malloc``): seconds per meta-training step, its matrix-product floor (the same step's products
+CLI, ``surf_dist.runtime.malloc``): seconds per meta-training step, its matrix-product floor (the same step's products
 alone: per layer the local network's forward and two backward products, and K sparse shifts forward and
 backward; the forward's twice when layers are recomputed), peak RSS, checkpoint size, and the seconds of
 an evaluation (one meta-test task, U-DGD and DGD for 2·K·L rounds). Then the ratios step / floor and
@@ -31,12 +31,12 @@ from _floor import matmul_floor
 
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config, replace
-from surf_dist.malloc import lean_env
-from surf_dist.problem import Problem
+from surf_dist.runtime.malloc import lean_env
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
 from surf_dist.train import checkpoint
 from surf_dist.train.evaluate import evaluate
+from surf_dist.train.problem import Problem
 from surf_dist.train.trainer import Trainer
 
 BASE = [

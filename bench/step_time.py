@@ -18,7 +18,7 @@ from _floor import matmul_floor
 
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import load_config
-from surf_dist.problem import Problem
+from surf_dist.train.problem import Problem
 from surf_dist.train.trainer import Trainer
 
 

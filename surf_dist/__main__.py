@@ -3,7 +3,7 @@ surf_dist train``): the allocator's settings first (``malloc``), then the comman
 
 import sys
 
-from .malloc import reexec_with_lean_malloc
+from .runtime.malloc import reexec_with_lean_malloc
 
 
 def main() -> int:

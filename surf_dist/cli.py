@@ -17,23 +17,22 @@ import sys
 import traceback
 from pathlib import Path
 
-from .atomic import write_json_atomic
-from .comm.torch_mixer import WorkerTimeout
-from .compare import Tolerances, compare_runs
+from .analysis.compare import Tolerances, compare_runs
+from .analysis.contract import load_summary, summary_problems
+from .analysis.reevaluate import reevaluate, sweep, sweep_alpha, sweep_async
+from .analysis.report import report
+from .analysis.tune import format_tuning, tune_baselines
 from .config import Config, load_config, replace
-from .contract import load_summary, summary_problems
-from .errors import InputError, RunFailed
+from .errors import InputError, RunFailed, WorkerTimeout
 from .graph import describe, format_description
-from .interrupts import exit_code, interrupts_raise
 from .paper.figures import paper_figures
 from .paper.sweeps import sweep_epsilon
-from .report_runs import report
+from .rundir.atomic import write_json_atomic
+from .runtime.interrupts import exit_code, interrupts_raise
 from .runtime.launch import launch
 from .runtime.preflight import under_torchrun
 from .train import checkpoint
 from .train.metrics import steps_done
-from .train.reevaluate import reevaluate, sweep, sweep_alpha, sweep_async
-from .train.tune import format_tuning, tune_baselines
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:

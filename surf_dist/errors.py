@@ -35,3 +35,8 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         self.signum = signum
         super().__init__(signum)
+
+
+class WorkerTimeout(RuntimeError):
+    """A collective or an exchange did not complete within ``run.timeout_s``; names the worker(s) behind
+    (exit code 1, no traceback; the supervisor restarts the run)."""

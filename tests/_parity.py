@@ -35,8 +35,8 @@ import torch
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config, replace
 from surf_dist.graph import halo_plan, traffic_per_round
-from surf_dist.problem import Problem
 from surf_dist.train.exchanges import Exchanges
+from surf_dist.train.problem import Problem
 from surf_dist.train.timing import with_deadline
 from surf_dist.train.trainer import Trainer
 

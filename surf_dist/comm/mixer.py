@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -36,7 +36,6 @@ import torch
 from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator
 from .ledger import Ledger
-from .network import Emulator
 
 SEMANTICS = ("zero", "stale")
 
@@ -56,7 +55,9 @@ class Mixer(ABC):
         self._host(agents)
         self._stale: dict[int, torch.Tensor] = {}
         self.recomputing = False  # inside the recomputation of a checkpointed layer
-        self.emulator: Emulator | None = None  # network.emulate: hold every round for its modelled time
+        # called after every forward exchange between processes with (layer, hop, bytes per message), outside a
+        # recomputation: e.g. the network emulator, which holds the round for its modelled time
+        self.on_round: Callable[[int, int, int], None] | None = None
         # live masks per silent set (a set is asked once per group of rows, whatever the number of rounds)
         self._live: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 

@@ -23,6 +23,7 @@ import torch
 import torch.distributed as dist
 
 from ..core.protocol import SilentAgents
+from ..errors import WorkerTimeout
 from ..graph import Graph, ShiftOperator, halo_plan
 from .grad_buckets import BUCKET_NUMEL, GradientBuckets
 from .mixer import Mixer
@@ -32,10 +33,6 @@ from .quiet import fd2_silenced
 
 def _pickled_size(obj: Any) -> int:
     return len(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-
-
-class WorkerTimeout(RuntimeError):
-    """A collective or an exchange did not complete within ``run.timeout_s``; names the worker(s) behind."""
 
 
 class _HaloExchange(torch.autograd.Function):
@@ -277,8 +274,8 @@ class TorchMixer(Mixer):
                 halo = torch.where(torch.as_tensor(live_H, device=halo.device)[:, None], halo, fill)
             self._halo_stale[hop] = halo
         out = self.operator(x_eff.dtype) @ torch.cat([x_eff, halo], dim=0)
-        if self.emulator is not None and not self.recomputing:  # the round ends when the model says it does
-            self.emulator.hold(layer, hop, x_AD.shape[1] * x_AD.element_size())
+        if self.on_round is not None and not self.recomputing:  # e.g. the emulator: the round ends when the model says
+            self.on_round(layer, hop, x_AD.shape[1] * x_AD.element_size())
         return out
 
     # -- reductions -----------------------------------------------------------------------------------

@@ -21,8 +21,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-from ..atomic import write_text_atomic
 from ..errors import InputError
+from ..rundir.atomic import write_text_atomic
 from .presets import PRESETS
 from .schema import Config
 from .validate import validate_config

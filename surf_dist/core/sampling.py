@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.rng import keyed_seed, normal_rows, uniform_rows
+from .rng import keyed_seed, normal_rows, uniform_rows
 
 
 def initial_iterate(

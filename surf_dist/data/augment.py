@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from surf_dist.data.rng import numpy_rng, torch_generator
+from surf_dist.core.rng import numpy_rng, torch_generator
 from surf_dist.errors import InputError
 
 __all__ = ["AUGMENTATIONS", "apply_augmentation", "crop_padding", "draw_augmentation"]

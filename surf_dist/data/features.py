@@ -35,10 +35,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from surf_dist.atomic import torch_save_atomic
+from surf_dist.core.rng import keyed_seed, torch_generator
 from surf_dist.data.datasets import ImageSplit
-from surf_dist.data.rng import keyed_seed, torch_generator
 from surf_dist.errors import InputError
+from surf_dist.rundir.atomic import torch_save_atomic
 
 __all__ = ["FEATURE_MAPS", "TRAIN_SETTINGS", "default_cache_dir", "feature_map", "standardise"]
 

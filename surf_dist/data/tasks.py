@@ -39,11 +39,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from surf_dist.core.rng import numpy_rng
 from surf_dist.data.augment import AUGMENTATIONS, apply_augmentation, draw_augmentation
 from surf_dist.data.datasets import DATASETS, ImageSplit, load_split
 from surf_dist.data.features import FEATURE_MAPS, feature_map, standardise
 from surf_dist.data.partition import PARTITIONS, partition
-from surf_dist.data.rng import numpy_rng
 from surf_dist.errors import InputError
 
 __all__ = ["SPLITS", "DataSpec", "TaskData", "TaskSource", "dataset_split_of", "val_pool_split", "validate_data_spec"]

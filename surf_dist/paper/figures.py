@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json_atomic, write_text_atomic
+from ..analysis.reevaluate import sweep_alpha, sweep_async
 from ..config import load_config
+from ..rundir.atomic import write_json_atomic, write_text_atomic
 from ..runtime.preflight import check_data, prepare_run_dir
-from ..train.reevaluate import sweep_alpha, sweep_async
 from . import plots, tables
 from .runs import ensure_run
 from .sweeps import PAPER_EPSILONS, sweep_epsilon

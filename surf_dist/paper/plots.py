@@ -26,7 +26,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ..report import save_figure  # noqa: E402
+from ..rundir.outputs import save_figure  # noqa: E402
 
 _COLOURS = {"udgd": "C0", "surf": "C0", "standard": "C3", "dgd": "C1", "dsgd": "C2", "dfedavgm": "C4", "fedavg": "C5"}
 _LABELS = {"udgd": "U-DGD", "surf": "SURF (constrained)", "standard": "standard unrolling"}

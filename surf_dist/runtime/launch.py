@@ -16,8 +16,8 @@ from typing import Any
 from ..comm.local import LocalMixer
 from ..config import Config, read_config
 from ..errors import InputError
-from ..problem import Problem
-from ..session import run_worker
+from ..train.problem import Problem
+from ..train.session import run_worker
 from .preflight import check_backend, check_data, prepare_run_dir, remove_failed_run_dir, under_torchrun
 from .ray_driver import run_ray
 from .supervisor import ForkedGroup, supervise

@@ -31,11 +31,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from ..comm.torch_mixer import WorkerTimeout
 from ..config import Config
-from ..errors import InputError, RunFailed
-from ..interrupts import keep_handlers
-from ..report import table
+from ..errors import InputError, RunFailed, WorkerTimeout
+from ..rundir.outputs import table
+from .interrupts import keep_handlers
 from .supervisor import Failure, Group, Outcome, supervise
 from .torch_launch import init_process_group, torch_worker, worker_problem
 

@@ -38,8 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..comm.torch_mixer import WorkerTimeout
-from ..errors import InputError, RunFailed
+from ..errors import InputError, RunFailed, WorkerTimeout
 from ..train import checkpoint
 from ..train.metrics import steps_done
 

@@ -21,8 +21,8 @@ import torch.distributed as dist
 
 from ..comm.torch_mixer import TorchMixer
 from ..config import Config, RunConfig, replace
-from ..problem import Problem
-from ..session import run_worker
+from ..train.problem import Problem
+from ..train.session import run_worker
 from .preflight import under_torchrun
 from .supervisor import ForkedGroup, free_port, supervise
 

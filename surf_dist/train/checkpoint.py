@@ -15,8 +15,8 @@ from typing import Any
 
 import torch
 
-from ..atomic import fsync_dir, torch_save_atomic
-from ..interrupts import critical
+from ..rundir.atomic import fsync_dir, torch_save_atomic
+from ..runtime.interrupts import critical
 
 NAME, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 REQUIRED = ("step", "model", "optimizer", "duals", "history", "config")

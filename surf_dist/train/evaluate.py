@@ -82,9 +82,9 @@ def _baseline(
     if tg.baseline_shift is not None:
         mixer.set_graph(tg.graph, tg.baseline_shift, trainer.problem.placement(mixer.num_workers, split, t))
     held_up_by = Exchanges(injected, uploads, fedavg)  # late agents hold an exchange up until the deadline
-    if mixer.emulator is not None:
+    if trainer.emulator is not None:
         where = (f"{phase}-baseline", t, num_rounds, num_hops, num_updates)
-        mixer.emulator.begin(tg.graph, mixer.agents, *where, held_up_by)
+        trainer.emulator.begin(tg.graph, mixer.agents, *where, held_up_by)
     with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
         timed = _seconds(trainer, f"{phase}-baseline", t, held_up_by, num_rounds, num_hops, num_updates)
         curve = run_baseline(

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import write_json_atomic
 from ..config import FailureConfig, parse_kill
-from ..data.rng import torch_generator
+from ..core.rng import torch_generator
+from ..rundir.atomic import write_json_atomic
 
 
 class KillInjector:

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json_atomic, write_text_atomic
+from ..rundir.atomic import write_json_atomic, write_text_atomic
 
 NAME = "metrics.jsonl"
 TIMING = "timing.json"

@@ -24,7 +24,7 @@ import torch
 
 from ..config import FailureConfig
 from ..core.protocol import SilentAgents
-from ..data.rng import keyed_seed, numpy_rng, uniform_rows
+from ..core.rng import keyed_seed, numpy_rng, uniform_rows
 
 
 class SilentIds:

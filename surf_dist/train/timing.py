@@ -20,10 +20,10 @@ import numpy as np
 import torch
 
 from ..comm.mixer import Mixer
-from ..comm.network import NetworkModel, read_links
 from ..config import Config
 from ..core.protocol import SilentAgents
 from ..graph import Graph
+from ..network.model import NetworkModel, read_links
 from .exchanges import Exchanges
 
 

@@ -23,18 +23,18 @@ import torch
 from torch import nn
 
 from ..comm.mixer import Mixer
-from ..comm.network import Emulator
 from ..config import Config
 from ..core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
 from ..core.objective import loss_per_agent
 from ..core.protocol import SilentAgents
+from ..core.rng import keyed_seed
 from ..core.sampling import batch_indices, dropout_keep, initial_iterate, take_batch
 from ..core.udgd import UDGD
-from ..data.rng import keyed_seed
 from ..data.tasks import TaskData
 from ..graph import Graph
-from ..problem import Problem
+from ..network.emulator import Emulator
 from .exchanges import Exchanges
+from .problem import Problem
 from .silent import SilentSchedule, uploaders
 from .timing import network_model, with_deadline
 
@@ -103,8 +103,9 @@ class Trainer:
         self.step = 0
         self.silent = SilentSchedule(cfg.failures, seed=cfg.seed, num_agents=problem.num_agents)
         self.network = network_model(cfg, problem.num_agents)
-        if cfg.network.emulate:
-            mixer.emulator = Emulator(self.network)
+        self.emulator = Emulator(self.network) if cfg.network.emulate else None
+        if self.emulator is not None:
+            mixer.on_round = self.emulator.hold
         self.graph: Graph | None = None  # the current task's
 
     @property
@@ -158,9 +159,9 @@ class Trainer:
         silent = self.silent_sets(phase, step, injected, m.num_layers) if with_silent else None
         uploads = self.uploads(phase, step)
         muted = Exchanges(silent, uploads).muted_layers(m.num_layers)
-        if self.mixer.emulator is not None and self.graph is not None:
+        if self.emulator is not None and self.graph is not None:
             where = (phase, step, m.num_layers, m.num_hops, 1)
-            self.mixer.emulator.begin(self.graph, self.mixer.agents, *where, Exchanges(injected, uploads))
+            self.emulator.begin(self.graph, self.mixer.agents, *where, Exchanges(injected, uploads))
         keep = None
         if phase == "train" and self.cfg.model.dropout > 0:
             p = self.cfg.model.dropout

@@ -20,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from surf_dist.config import Config, replace
-from surf_dist.problem import Problem
+from surf_dist.train.problem import Problem
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
 from surf_dist.train.trainer import Trainer

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from surf_dist.analysis.contract import summary_problems
 from surf_dist.config import load_config
-from surf_dist.contract import summary_problems
 from surf_dist.errors import RunFailed
 from surf_dist.runtime.launch import launch, run_local
 

@@ -18,9 +18,9 @@ import torch
 import torch.distributed as dist
 
 from surf_dist.config import Config, load_config
-from surf_dist.problem import Problem
 from surf_dist.runtime.launch import run_local
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
+from surf_dist.train.problem import Problem
 from surf_dist.train.trainer import Trainer
 
 # smoke, smaller: 3 meta-train tasks × 1 epoch = 3 steps, one validation and one meta-test task
@@ -66,7 +66,7 @@ def _rel(a: float, b: float) -> float:
 
 def assert_same_run(ray_s: dict[str, Any], local_s: dict[str, Any], *, rtol: float = LOSS_RTOL) -> None:
     """Per-step losses and final parameter norms to ``rtol`` (relative), eval accuracy per layer to 1e-6, from
-    two summaries (when the run directories are not both at hand; otherwise ``surf_dist.compare.compare_runs``
+    two summaries (when the run directories are not both at hand; otherwise ``surf_dist.analysis.compare.compare_runs``
     also compares the parameters elementwise)."""
     la, lb = ray_s["train"]["loss_per_step"], local_s["train"]["loss_per_step"]
     assert len(la) == len(lb) >= 3, f"steps: ray {len(la)} vs local {len(lb)}"

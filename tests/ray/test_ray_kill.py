@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from _ray_support import local_summary, ray_config
 
-from surf_dist.compare import compare_runs
+from surf_dist.analysis.compare import compare_runs
 from surf_dist.errors import RunFailed
 from surf_dist.runtime.ray_driver import run_ray
 

@@ -15,7 +15,7 @@ import pytest
 from _parity import CASES, Case, check_parity
 from _ray_support import local_summary, ray_config, run_actors
 
-from surf_dist.compare import compare_runs
+from surf_dist.analysis.compare import compare_runs
 from surf_dist.runtime.ray_driver import run_ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]

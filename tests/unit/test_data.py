@@ -18,12 +18,12 @@ import numpy as np
 import pytest
 import torch
 
+from surf_dist.core.rng import keyed_seed, numpy_rng, torch_generator
 from surf_dist.data import features, tasks
 from surf_dist.data.augment import AUGMENTATIONS, apply_augmentation, crop_padding, draw_augmentation
 from surf_dist.data.datasets import ImageSplit, load_split, read_idx
 from surf_dist.data.features import feature_map
 from surf_dist.data.partition import partition
-from surf_dist.data.rng import keyed_seed, numpy_rng, torch_generator
 from surf_dist.data.tasks import DataSpec, TaskSource, validate_data_spec
 from surf_dist.errors import InputError
 
@@ -60,7 +60,7 @@ def test_keyed_seed_is_stable_across_processes_and_versions() -> None:
     """Catches string keys hashed with the salted hash(), or a changed encoding (old runs not repeating)."""
     golden = 2987511392881149474
     assert keyed_seed(7, "meta-train", 3) == golden
-    code = "from surf_dist.data.rng import keyed_seed; print(keyed_seed(7, 'meta-train', 3))"
+    code = "from surf_dist.core.rng import keyed_seed; print(keyed_seed(7, 'meta-train', 3))"
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO_ROOT)}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert int(out.stdout.strip()) == golden

@@ -12,12 +12,12 @@ import torch
 from _ledger_checks import check_breakdowns
 
 from surf_dist.comm.local import LocalMixer
-from surf_dist.comm.network import NetworkModel
 from surf_dist.config import load_config
-from surf_dist.costs import add_costs
-from surf_dist.problem import Problem
+from surf_dist.network.model import NetworkModel
+from surf_dist.rundir.costs import add_costs
 from surf_dist.train.evaluate import evaluate
 from surf_dist.train.exchanges import Exchanges
+from surf_dist.train.problem import Problem
 from surf_dist.train.timing import network_model
 from surf_dist.train.trainer import Trainer
 
@@ -118,8 +118,8 @@ def test_every_breakdown_sums_to_its_total_local(normalisation: str) -> None:
 
 def test_emulation_holds_a_round_for_its_modelled_time() -> None:
     """Catches an emulator whose round time differs from the model's (receiver side, silent senders excluded)."""
-    from surf_dist.comm.network import Emulator
     from surf_dist.graph import build_graph
+    from surf_dist.network.emulator import Emulator
 
     graph = build_graph("ring:n=6", seed=0)
     model = NetworkModel(seed=0, num_agents=6, latency_s=0.02, bandwidth_bps=8e6, compute_s=0.005)

@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from surf_dist.analysis.tune import format_tuning, tune_baselines
 from surf_dist.config import load_config
 from surf_dist.data.datasets import check_files, load_split
 from surf_dist.data.tasks import DataSpec, TaskSource, val_pool_split, validate_data_spec
 from surf_dist.errors import InputError
-from surf_dist.train.tune import format_tuning, tune_baselines
 
 
 def test_val_pool_split_is_fixed_stratified_and_disjoint() -> None:
@@ -69,8 +69,8 @@ def test_tune_baselines_picks_the_best_step_on_meta_val() -> None:
 def test_evaluate_split_uses_that_splits_tasks(split: str) -> None:
     """Catches eval.split=meta-val evaluating meta-test tasks (tuning that looks at the result)."""
     from surf_dist.comm.local import LocalMixer
-    from surf_dist.problem import Problem
     from surf_dist.train.evaluate import evaluate
+    from surf_dist.train.problem import Problem
     from surf_dist.train.trainer import Trainer
 
     cfg = load_config("smoke", None, [f"eval.split={split}", "data.num_meta_val=3", "eval.baselines=[]"])

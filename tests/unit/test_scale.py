@@ -12,8 +12,8 @@ from surf_dist.comm.operator import RowsOperator
 from surf_dist.config import load_config
 from surf_dist.core.filters import graph_filter
 from surf_dist.graph import build_graph, shift_matrix
-from surf_dist.problem import Problem
 from surf_dist.train.evaluate import evaluate
+from surf_dist.train.problem import Problem
 from surf_dist.train.silent import SilentIds
 from surf_dist.train.trainer import Trainer
 
@@ -138,7 +138,7 @@ def test_ten_thousand_agents_two_steps_and_an_evaluation() -> None:
 def test_entry_points_run_with_the_lean_allocator(monkeypatch: pytest.MonkeyPatch) -> None:
     """Catches entry points that keep glibc's growing heap (twice the memory at 10,000 agents), or that
     override a user's own GLIBC_TUNABLES."""
-    from surf_dist import malloc
+    from surf_dist.runtime import malloc
 
     assert malloc.lean_env({})["GLIBC_TUNABLES"] == malloc.TUNABLES
     assert (

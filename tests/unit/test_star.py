@@ -12,8 +12,8 @@ from surf_dist.config import load_config
 from surf_dist.core.baselines import BaselineSteps, _fedavg_round
 from surf_dist.errors import InputError
 from surf_dist.graph import build_graph, star_shift
-from surf_dist.problem import Problem
 from surf_dist.train.exchanges import Exchanges
+from surf_dist.train.problem import Problem
 from surf_dist.train.trainer import Trainer
 
 STAR = ["topology.spec=star:n=9", "model.variant=star", "model.num_hops=1", "model.uploads_per_round=3"]

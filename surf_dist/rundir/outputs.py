@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .comm.ledger import KIND_OF_DIRECTION, Ledger
+from ..comm.ledger import KIND_OF_DIRECTION, Ledger
 
 
 def _pair(counts: dict[str, int]) -> dict[str, dict[str, int]]:

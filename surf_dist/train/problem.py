@@ -14,9 +14,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Config
-from .data.tasks import TaskData, TaskSource
-from .graph import Graph, ShiftOperator, build_graph, place, shift_matrix, star_shift
+from ..config import Config
+from ..data.tasks import TaskData, TaskSource
+from ..graph import Graph, ShiftOperator, build_graph, place, shift_matrix, star_shift
 
 SPLIT_CODES = {"meta-train": 0, "meta-val": 1, "meta-test": 2}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}

@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import write_json_atomic, write_text_atomic
-from .costs import to_target
-from .errors import InputError
-from .report import save_figure
+from ..errors import InputError
+from ..rundir.atomic import write_json_atomic, write_text_atomic
+from ..rundir.costs import to_target
+from ..rundir.outputs import save_figure
 
 HEATMAP_CELLS = 200
 

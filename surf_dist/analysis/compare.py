@@ -20,9 +20,9 @@ from typing import Any
 
 import torch
 
+from ..errors import InputError
+from ..train import checkpoint
 from .contract import get, load_summary, summary_path, summary_problems
-from .errors import InputError
-from .train import checkpoint
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json_atomic
 from ..comm.local import LocalMixer
 from ..config import Config, load_config, read_config, replace
-from ..costs import add_costs
 from ..errors import InputError
-from ..problem import Problem
-from . import checkpoint
-from .evaluate import evaluate
-from .trainer import Trainer
+from ..rundir.atomic import write_json_atomic
+from ..rundir.costs import add_costs
+from ..train import checkpoint
+from ..train.evaluate import evaluate
+from ..train.problem import Problem
+from ..train.trainer import Trainer
 
 
 def _trained(run: Path, overrides: list[str]) -> tuple[Config, Any]:

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from types import FrameType
 
-from .errors import Interrupted
+from ..errors import Interrupted
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import torch
 
-from .interrupts import critical
+from ..runtime.interrupts import critical
 
 
 def _umask() -> int:

@@ -9,16 +9,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .atomic import write_json_atomic
-from .comm.mixer import Mixer
-from .config import Config
-from .costs import add_costs
+from ..comm.mixer import Mixer
+from ..config import Config
+from ..rundir.atomic import write_json_atomic
+from ..rundir.costs import add_costs
+from ..rundir.outputs import comm_section, plot, table
+from .evaluate import evaluate
+from .failures import kills_fired
+from .loop import fit
 from .problem import Problem
-from .report import comm_section, plot, table
-from .train.evaluate import evaluate
-from .train.failures import kills_fired
-from .train.loop import fit
-from .train.trainer import Trainer
+from .trainer import Trainer
 
 
 def run_worker(

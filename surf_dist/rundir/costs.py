@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .comm.ledger import Ledger
+from ..comm.ledger import Ledger
 
 
 def _cumulative(per_layer: dict[int, int], num_points: int, num_tasks: int) -> list[float]:

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from ..errors import InputError
 
 SUMMARY = "summary.json"
 # dotted keys every summary holds (DESIGN.md, Contract)

@@ -14,9 +14,9 @@ from typing import Any
 
 from ..comm.local import LocalMixer
 from ..config import Config, replace
-from ..problem import Problem
-from .evaluate import evaluate
-from .trainer import Trainer
+from ..train.evaluate import evaluate
+from ..train.problem import Problem
+from ..train.trainer import Trainer
 
 DEFAULT_GRID = (0.1, 0.3, 1.0, 3.0)
 STEP_FIELDS = {"dgd": "dgd_step", "dsgd": "dsgd_step", "dfedavgm": "dfedavgm_step", "fedavg": "fedavg_step"}

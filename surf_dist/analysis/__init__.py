@@ -1,0 +1,1 @@
+"""On finished runs: re-evaluation and sweeps, tuning, parity comparison, the summary contract, reports."""
