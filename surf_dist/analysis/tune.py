@@ -1,7 +1,6 @@
 """Tuning the baselines' step sizes on meta-validation tasks (``surf-dist tune-baselines``).
 
-Each baseline of the config (DGD, DSGD, DFedAvgM; FedAvg for the star variant) runs with every step size of
-a grid on the ``data.num_meta_val`` meta-validation tasks, never on meta-test; the step with the best mean
+Each method of ``eval.baselines`` runs with every step size of a grid (its ``tunable`` settings) on the ``data.num_meta_val`` meta-validation tasks, never on meta-test; the step with the best mean
 held-out accuracy after the last round (``eval.rounds_factor`` × K·L rounds, the comparison point against
 U-DGD) is chosen. All the baselines take one step size each from the same grid (default {0.1, 0.3, 1, 3},
 the sweep that set the digits defaults); a best step at the edge of the grid is flagged, so the grid can be
@@ -14,12 +13,12 @@ from typing import Any
 
 from ..comm.local import LocalMixer
 from ..config import Config, replace
+from ..plugins import METHODS
 from ..train.evaluate import evaluate
 from ..train.problem import Problem
 from ..train.trainer import Trainer
 
 DEFAULT_GRID = (0.1, 0.3, 1.0, 3.0)
-STEP_FIELDS = {"dgd": "dgd_step", "dsgd": "dsgd_step", "dfedavgm": "dfedavgm_step", "fedavg": "fedavg_step"}
 
 
 def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progress: bool = True) -> dict[str, Any]:
@@ -33,8 +32,11 @@ def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progr
     problem = Problem(cfg)
     result: dict[str, Any] = {"grid": list(grid), "accuracy": {name: [] for name in cfg.eval.baselines}}
     for step in grid:
-        steps = {STEP_FIELDS[name]: step for name in cfg.eval.baselines}
-        c = replace(cfg, eval={"split": "meta-val", **steps})
+        params = {
+            name: {**cfg.eval.params.get(name, {}), **dict.fromkeys(_tunable(name), step)}
+            for name in cfg.eval.baselines
+        }
+        c = replace(cfg, eval={"split": "meta-val", "params": {**cfg.eval.params, **params}})
         # one Problem for the whole grid (it reads only topology and data settings): features load once
         trainer = Trainer(c, LocalMixer(problem.num_agents, semantics=c.failures.semantics), problem)
         ev = evaluate(trainer, trainer.model)
@@ -50,8 +52,13 @@ def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progr
     best = {name: grid[max(range(len(grid)), key=lambda i: rows[i][1])] for name, rows in result["accuracy"].items()}
     result["best"] = best
     result["at_edge"] = [name for name, step in best.items() if step in (min(grid), max(grid))]
-    result["settings"] = [f"eval.{STEP_FIELDS[name]}={step:g}" for name, step in best.items()]
+    result["settings"] = [f"eval.{name}_{field}={step:g}" for name, step in best.items() for field in _tunable(name)]
     return result
+
+
+def _tunable(name: str) -> tuple[str, ...]:
+    """The settings of method ``name`` that the grid sets (its step sizes)."""
+    return METHODS.get(name).tunable
 
 
 def format_tuning(result: dict[str, Any]) -> str:

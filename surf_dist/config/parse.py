@@ -22,10 +22,12 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from ..errors import InputError
+from ..plugins import load_plugins
+from ..plugins.params import coerce as _coerce
 from ..rundir.atomic import write_text_atomic
 from .presets import PRESETS
 from .schema import Config
-from .validate import validate_config
+from .validate import registries, resolve_params, validate_config
 
 
 # -- parsing ---------------------------------------------------------------------------------------------
@@ -38,48 +40,37 @@ def _section_types() -> dict[str, Any]:
     return {name: hints[name] for name in _sections()}
 
 
-def _coerce(value: Any, tp: Any, where: str, problems: list[str]) -> Any:
-    """``value`` as type ``tp`` (from TOML or a --set string), or a problem appended."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)) and type(None) in args:
-        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
-            return None
-        return _coerce(value, next(a for a in args if a is not type(None)), where, problems)
-    if origin is tuple:
-        inner = args[0]
-        if isinstance(value, str):
-            value = [v for v in (s.strip() for s in value.split(",")) if v]
-        if not isinstance(value, (list, tuple)):
-            problems.append(f'{where}: expected a list, got {value!r} (fix: e.g. {where}=a,b or ["a", "b"])')
-            return None
-        return tuple(_coerce(v, inner, where, problems) for v in value)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
-            return value.lower() in ("true", "1", "yes")
-        problems.append(f"{where}: expected true or false, got {value!r}")
-        return None
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, (int, str)):
-            problems.append(f"{where}: expected an integer, got {value!r}")
-            return None
-        try:
-            return int(value)
-        except ValueError:
-            problems.append(f"{where}: expected an integer, got {value!r}")
-            return None
-    if tp is float:
-        try:
-            if isinstance(value, bool):
-                raise ValueError
-            return float(value)
-        except (TypeError, ValueError):
-            problems.append(f"{where}: expected a number, got {value!r}")
-            return None
-    if tp is str:
-        return str(value)
-    raise TypeError(tp)
+def _registered_setting(section: str, name: str, value: Any, params: dict[str, dict[str, Any]]) -> bool:
+    """File ``section.name = value`` under the section's ``params`` when it is a registered object's setting
+    (``eval.dgd_step``: method dgd, field step; ``[eval.dgd]``: a table of dgd's settings); False otherwise."""
+    registry = registries().get(section)
+    if registry is None:
+        return False
+    if name == "params" and isinstance(value, dict):
+        for owner, table in value.items():
+            if isinstance(table, dict):
+                params.setdefault(owner, {}).update(table)
+            else:
+                params.setdefault(owner, {})["?"] = table  # reported by validation
+        return True
+    if isinstance(value, dict) and name in registry:
+        params.setdefault(name, {}).update(value)
+        return True
+    split = registry.split_key(name)
+    if split is None:
+        return False
+    params.setdefault(split[0], {})[split[1]] = value
+    return True
+
+
+def _setting_names(section: str, hints: dict[str, Any]) -> list[str]:
+    """Every setting name of a section, its registered objects' flat ones too (for did-you-mean)."""
+    names = [h for h in hints if h != "params"]
+    registry = registries().get(section)
+    if registry is not None:
+        for owner in registry.names():
+            names += [f"{owner}_{f.name}" for f in dataclasses.fields(registry.params_of(owner))]
+    return names
 
 
 def _merge(base: dict[str, Any], overrides: dict[str, Any], source: str, problems: list[str]) -> None:
@@ -105,11 +96,14 @@ def _merge(base: dict[str, Any], overrides: dict[str, Any], source: str, problem
             continue
         hints = typing.get_type_hints(sections[key])
         for name, v in value.items():
-            if name not in hints:
-                hint = difflib.get_close_matches(name, list(hints), n=1)
+            if name not in hints or name == "params":
+                if _registered_setting(key, name, v, base[key].setdefault("params", {})):
+                    continue
+                candidates = _setting_names(key, hints)
+                hint = difflib.get_close_matches(name, candidates, n=1)
                 problems.append(
                     f"{source}: unknown setting {key}.{name}"
-                    + (f" (did you mean {key}.{hint[0]}?)" if hint else f"; {key} has {', '.join(hints)}")
+                    + (f" (did you mean {key}.{hint[0]}?)" if hint else f"; {key} has {', '.join(candidates)}")
                 )
                 continue
             num_before = len(problems)
@@ -135,52 +129,89 @@ def _parse_set(item: str, problems: list[str]) -> dict[str, Any]:
     return {parts[0]: value} if len(parts) == 1 else {parts[0]: {parts[1]: value}}
 
 
+def _plugins_in(source: dict[str, Any], current: tuple[str, ...]) -> tuple[str, ...]:
+    """``run.plugins`` as ``source`` sets it (``current`` when it does not; bad values are left to the merge)."""
+    run = source.get("run")
+    if not isinstance(run, dict) or "plugins" not in run:
+        return current
+    value = run["plugins"]
+    if isinstance(value, str):
+        value = [v.strip() for v in value.split(",") if v.strip()]
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list | tuple) else current
+
+
 def load_config(
     preset: str | None = "default",
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     *,
     base: Config | None = None,
+    config: dict[str, Any] | None = None,
     validate: bool = True,
 ) -> Config:
-    """The resolved, validated ``Config`` (on top of ``base``, default the built-in defaults); raises
-    ``InputError`` listing every problem."""
+    """The resolved, validated ``Config``; raises ``InputError`` listing every problem.
+
+    Precedence, lowest first: ``base`` (default: the built-in defaults), ``preset``, ``config_file`` (TOML),
+    ``config`` (a dict of sections, as a TOML file would give), ``overrides`` (``KEY=VALUE`` strings). The
+    plugins of ``run.plugins`` are imported before anything else is read, so their names and settings are
+    known; the evaluated methods', the local network's and the dataset's settings are resolved in full."""
     problems: list[str] = []
     base_dict = (base or Config()).to_dict()
-    base = None
+    sources: list[tuple[dict[str, Any], str]] = []
     if preset is not None:
         if preset not in PRESETS:
             problems.append(f"--preset {preset!r}: unknown preset; use one of {', '.join(PRESETS)}")
         else:
-            _merge(base_dict, PRESETS[preset], f"preset {preset}", problems)
+            sources.append((PRESETS[preset], f"preset {preset}"))
     if config_file is not None:
         path = Path(config_file)
         try:
-            _merge(base_dict, tomllib.loads(path.read_text()), str(path), problems)
+            sources.append((tomllib.loads(path.read_text()), str(path)))
         except FileNotFoundError:
             problems.append(f"{path}: config file not found (fix: give an existing TOML file to --config)")
+        except IsADirectoryError:
+            problems.append(f"{path}: is a directory (fix: give a TOML file to --config)")
+        except (OSError, UnicodeDecodeError) as exc:
+            problems.append(f"{path}: cannot read it ({exc})")
         except tomllib.TOMLDecodeError as exc:
             problems.append(f"{path}: not valid TOML: {exc}")
+    if config is not None:
+        sources.append((config, "config"))
     for item in overrides:
-        _merge(base_dict, _parse_set(item, problems), f"--set {item.split('=')[0].strip()}", problems)
+        sources.append((_parse_set(item, problems), f"--set {item.split('=')[0].strip()}"))
+    plugins = tuple(base_dict["run"].get("plugins", ()))
+    for source, _ in sources:
+        plugins = _plugins_in(source, plugins)
+    problems += load_plugins(plugins)
+    for source, where in sources:
+        _merge(base_dict, source, where, problems)
     cfg = from_dict(base_dict)
     if validate:
         problems += validate_config(cfg)
     if problems:
         raise InputError(problems)
-    return cfg
+    return resolve_params(cfg) if validate else cfg
 
 
 def from_dict(d: dict[str, Any]) -> Config:
-    """A Config from ``to_dict()`` output or a saved ``config.json`` (lists become tuples)."""
+    """A Config from ``to_dict()`` output or a saved ``config.json`` (lists become tuples; an older run's flat
+    method settings such as ``eval.dgd_step`` go to ``eval.params``)."""
     sections = _section_types()
     kwargs: dict[str, Any] = {"seed": int(d.get("seed", 0))}
     for name, tp in sections.items():
         hints = typing.get_type_hints(tp)
-        values = {}
+        values: dict[str, Any] = {}
+        params: dict[str, dict[str, Any]] = {}
         for k, v in d.get(name, {}).items():
-            if k in hints:
+            if k == "params" and isinstance(v, dict):
+                for owner, table in v.items():
+                    params.setdefault(owner, {}).update(table if isinstance(table, dict) else {})
+            elif k in hints:
                 values[k] = tuple(v) if isinstance(v, list) else v
+            else:
+                _registered_setting(name, k, v, params)
+        if "params" in hints:
+            values["params"] = params
         kwargs[name] = tp(**values)
     return Config(**kwargs)
 

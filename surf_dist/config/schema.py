@@ -75,6 +75,11 @@ class ModelConfig:
     server that only aggregates, ``uploads_per_round`` clients uploading per round, K = 1."""
     uploads_per_round: int = 10
     """M, clients that upload to the server in each round of the star variant (drawn per round, keyed)."""
+    local_update: str = "paper"
+    """U-DGD's local network, a registered name: ``paper`` (σ(M [w ‖ b] + d), with ``hidden``, ``output``,
+    ``normalisation`` and ``init`` below) or a plugin's (``register_local_update``)."""
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The local network's own settings, ``model.NAME_FIELD``."""
     recompute: str = "auto"
     """Per-layer recomputation in meta-training (``torch.utils.checkpoint``): ``on`` | ``off`` | ``auto`` (on from
     100,000 hosted agent-layers, e.g. 10,000 agents × 10 layers on one worker). Same values and gradients;
@@ -123,18 +128,10 @@ class EvalConfig:
     rounds_factor: int = 10
     """The baselines run this many times U-DGD's rounds (K·L)."""
     baselines: tuple[str, ...] = ("dgd", "dsgd", "dfedavgm")
-    dgd_step: float = 0.3
-    """Step sizes per agent (mean cross-entropy); each the best of {0.1, 0.3, 1, 3} on the default problem."""
-    dsgd_step: float = 0.3
-    dsgd_batch: int = 10
-    dfedavgm_step: float = 1.0
-    dfedavgm_local_steps: int = 5
-    dfedavgm_momentum: float = 0.5
-    dfedavgm_batch: int = 10
-    fedavg_step: float = 1.0
-    """FedAvg (star variant): local SGD step of the uploading clients."""
-    fedavg_local_steps: int = 5
-    """FedAvg: local steps per round (with ``dfedavgm_momentum`` and ``dfedavgm_batch``)."""
+    """Registered methods evaluated beside U-DGD (``surf-dist methods`` lists them; plugins add more)."""
+    params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Each method's own settings, set as ``eval.NAME_FIELD`` (e.g. ``eval.dgd_step=0.3``) or a TOML table
+    ``[eval.NAME]``; the resolved settings of every evaluated method are saved in ``config.json``."""
     target_accuracy: float = 0.9
     """Accuracy whose cost (rounds, simulated seconds, agent bytes) the summary and ``surf-dist report`` give."""
 
@@ -207,6 +204,10 @@ class RunConfig:
     ray_gpus_per_worker: float = 0.0
     threads_per_worker: int = 0
     """torch threads per worker (0: leave torch's default)."""
+    plugins: tuple[str, ...] = ()
+    """Modules (by name) or Python files (by path, relative to where the command runs) that register methods,
+    datasets, local networks or graph generators; imported by the coordinator and every worker before the config
+    is validated."""
     tensorboard: bool = False
     """Write TensorBoard scalars (losses, slacks, duals, seconds per step) to RUN/tensorboard beside metrics.jsonl
     (needs ``pip install tensorboard``)."""

@@ -5,20 +5,19 @@ from __future__ import annotations
 import csv
 import dataclasses
 import importlib.util
-import math
 import re
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..core.baselines import BASELINES, STAR_BASELINES
 from ..core.constraints import FORMS
 from ..core.udgd import INITS, NORMALISATIONS, OUTPUTS, TAP_INITS, VARIANTS
 from ..data.tasks import validate_data_spec
 from ..errors import InputError
 from ..graph import NORMALISATIONS as GSO
 from ..graph import PLACEMENTS, build_graph, validate_graph
+from ..plugins.params import build, checked_values, range_problem
 from .schema import BACKENDS, Config
 
 # -- validation ------------------------------------------------------------------------------------------
@@ -56,13 +55,6 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "train.validate_every": (0, INF, True, False),
     "train.checkpoint_every": (1, INF, True, False),
     "eval.rounds_factor": (1, INF, True, False),
-    "eval.dgd_step": (0, INF, False, False),
-    "eval.dsgd_step": (0, INF, False, False),
-    "eval.dsgd_batch": (1, INF, True, False),
-    "eval.dfedavgm_step": (0, INF, False, False),
-    "eval.dfedavgm_local_steps": (1, INF, True, False),
-    "eval.dfedavgm_momentum": (0, 1, True, False),
-    "eval.dfedavgm_batch": (1, INF, True, False),
     "failures.num_async": (0, INF, True, False),
     "failures.async_rate": (0, 1, True, False),
     "failures.async_correlation": (0, 1, True, True),
@@ -92,19 +84,6 @@ def _numbers(cfg: Config) -> list[tuple[str, Any]]:
     return out
 
 
-def _range_problem(name: str, value: Any, low: float | None, high: float | None, low_in: bool, high_in: bool) -> str:
-    """The problem with ``value`` of field ``name`` (None when it lies in its range)."""
-    lo = "" if low is None else f"{'≥' if low_in else '>'} {low:g}"
-    hi = "" if high is None else f"{'≤' if high_in else '<'} {high:g}"
-    want = " and ".join(x for x in (lo, hi) if x)
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"{name} = {value}: must be a finite number {want}"
-    ok = (low is None or value > low or (low_in and value == low)) and (
-        high is None or value < high or (high_in and value == high)
-    )
-    return "" if ok else f"{name} = {value!r}: must be {want}"
-
-
 def validate_config(cfg: Config) -> list[str]:
     """Every problem of a config, each naming the field and the fix (empty when valid)."""
     p: list[str] = []
@@ -115,7 +94,7 @@ def validate_config(cfg: Config) -> list[str]:
 
     m, t, e, f, r = cfg.model, cfg.train, cfg.eval, cfg.failures, cfg.run
     for name, value in _numbers(cfg):
-        problem = _range_problem(name, value, *RANGES.get(name, DEFAULT_RANGE))
+        problem = range_problem(name, value, RANGES.get(name, DEFAULT_RANGE))
         if problem:
             p.append(problem)
     choice("topology.normalisation", cfg.topology.normalisation, GSO)
@@ -131,8 +110,7 @@ def validate_config(cfg: Config) -> list[str]:
     choice("model.recompute", m.recompute, ("auto", "on", "off"))
     choice("train.constraint_form", t.constraint_form, FORMS)
     choice("eval.split", e.split, ("meta-test", "meta-val"))
-    for b in e.baselines:
-        choice("eval.baselines", b, BASELINES)
+    p.extend(_registered_problems(cfg))
     choice("failures.semantics", f.semantics, ("zero", "stale"))
     if f.num_async and f.async_rate:
         p.append("failures.num_async and failures.async_rate are both set: choose one")
@@ -241,8 +219,74 @@ def _links_problems(path: Path, num_agents: int) -> list[str]:
         return p
 
 
+def registries() -> dict[str, Any]:
+    """The sections whose ``params`` hold registered objects' own settings, and the registry of each."""
+    from ..plugins import LOCAL_UPDATES, METHODS
+
+    return {"eval": METHODS, "model": LOCAL_UPDATES}
+
+
+def _chosen(cfg: Config) -> dict[str, tuple[str, ...]]:
+    """The registered names a config uses, per section: their settings are resolved in full."""
+    return {"eval": tuple(cfg.eval.baselines), "model": (cfg.model.local_update,)}
+
+
+def _registered_problems(cfg: Config) -> list[str]:
+    """Unknown registered names (listing the registered ones) and bad settings of registered objects."""
+    from ..methods.base import check_method_class
+
+    p: list[str] = []
+    regs, chosen = registries(), _chosen(cfg)
+    for b in cfg.eval.baselines:
+        if b not in regs["eval"]:
+            p.append(regs["eval"].unknown(b))
+        else:
+            p.extend(check_method_class(regs["eval"].get(b)))
+    if cfg.model.local_update not in regs["model"]:
+        p.append(regs["model"].unknown(cfg.model.local_update))
+    for section, registry in regs.items():
+        for owner, values in getattr(cfg, section).params.items():
+            if owner not in registry:
+                if owner in chosen[section]:
+                    continue  # reported above
+                p.append(f"{section}.{owner}_*: settings of {registry.unknown(owner, setting=section)}")
+                continue
+            checked_values(registry.params_of(owner), values, f"{section}.{owner}_", p)
+    return p
+
+
+def resolve_params(cfg: Config) -> Config:
+    """``cfg`` with the settings of every registered object it uses in full (defaults filled in, values coerced),
+    so that ``config.json`` records what ran; settings of unused names are kept as given. ``cfg`` is valid."""
+    regs, chosen, out = registries(), _chosen(cfg), {}
+    for section, registry in regs.items():
+        given = getattr(cfg, section).params
+        params: dict[str, dict[str, Any]] = {}
+        for owner in dict.fromkeys([*chosen[section], *given]):
+            cls = registry.params_of(owner)
+            values = checked_values(cls, given.get(owner, {}), f"{section}.{owner}_", [])
+            params[owner] = dataclasses.asdict(build(cls, values)) if owner in chosen[section] else values
+        out[section] = dataclasses.replace(getattr(cfg, section), params=params)
+    return dataclasses.replace(cfg, **out)
+
+
+def method_params(cfg: Config, name: str) -> Any:
+    """The settings object of method ``name`` (its ``Params``) under ``cfg``."""
+    cls = registries()["eval"].params_of(name)
+    return build(cls, checked_values(cls, cfg.eval.params.get(name, {}), f"eval.{name}_", []))
+
+
+def local_update_params(cfg: Config) -> Any:
+    """The settings object of the configured local network."""
+    name = cfg.model.local_update
+    cls = registries()["model"].params_of(name)
+    return build(cls, checked_values(cls, cfg.model.params.get(name, {}), f"model.{name}_", []))
+
+
 def _variant_problems(cfg: Config) -> list[str]:
-    """The star variant's own rules: K = 1, zero semantics, FedAvg as its baseline (and FedAvg only there)."""
+    """The star variant's own rules: K = 1, zero semantics, star methods there and only there."""
+    from ..plugins import METHODS
+
     m, p = cfg.model, []
     if m.variant not in VARIANTS:
         return [f"model.variant = {m.variant!r}: unknown; use one of {', '.join(VARIANTS)}"]
@@ -251,10 +295,12 @@ def _variant_problems(cfg: Config) -> list[str]:
         p.append(f"model.num_hops = {m.num_hops}: the star variant has one hop per layer (fix: model.num_hops=1)")
     if star and cfg.failures.semantics != "zero":
         p.append("failures.semantics = stale: the star variant reads a client that does not upload as 0 (use zero)")
-    wrong = [b for b in cfg.eval.baselines if (b in STAR_BASELINES) != star]
+    variant_of = {name: METHODS.get(name).variant for name in METHODS.names()}
+    wrong = [b for b in cfg.eval.baselines if b in variant_of and variant_of[b] != m.variant]
     if wrong:
-        allowed = STAR_BASELINES if star else tuple(b for b in BASELINES if b not in STAR_BASELINES)
+        allowed = [name for name, v in variant_of.items() if v == m.variant]
         p.append(
-            f"eval.baselines = {list(cfg.eval.baselines)}: with model.variant = {m.variant} use {', '.join(allowed)}"
+            f"eval.baselines = {list(cfg.eval.baselines)}: {', '.join(wrong)} cannot run with model.variant = "
+            f"{m.variant}; use {', '.join(allowed)}"
         )
     return p

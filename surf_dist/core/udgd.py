@@ -19,6 +19,7 @@ Shapes: A hosted agents, D model dim, B batch, P features, C classes, I = D + B�
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -42,8 +43,35 @@ def batch_input(x_ABP: torch.Tensor, y_AB: torch.Tensor, num_classes: int) -> to
     return torch.cat([x_ABP, onehot_ABC], dim=2).flatten(1)
 
 
+@dataclass(frozen=True)
+class LayerContext:
+    """What a local network sees besides its input: the Mixer (for collectives such as ``normalise``), which
+    hosted agents are live (A bools), the layer (1-based) and the dropout mask of its output (A × D, already
+    scaled by 1 / (1 − p); None: no dropout)."""
+
+    mixer: Mixing
+    live_A: torch.Tensor
+    layer: int
+    keep_AD: torch.Tensor | None = None
+
+    def normalise(self, h_AH: torch.Tensor) -> torch.Tensor:
+        """BatchNorm over the live agents of the whole graph, no affine (two differentiable all-reduces, counted
+        as coordination traffic: silent agents send nothing)."""
+        mixer, layer = self.mixer, self.layer
+        mask_A1 = self.live_A[:, None].to(h_AH.dtype)
+        num_live = int(self.live_A.sum())
+        count = mixer.all_reduce_sum(mask_A1.sum().reshape(1), ledger_layer=layer, num_senders=num_live)
+        mean_H = mixer.all_reduce_sum((h_AH * mask_A1).sum(0), ledger_layer=layer, num_senders=num_live) / count
+        var_H = (
+            mixer.all_reduce_sum((((h_AH - mean_H) ** 2) * mask_A1).sum(0), ledger_layer=layer, num_senders=num_live)
+            / count
+        )
+        return (h_AH - mean_H) / torch.sqrt(var_H + 1e-5)
+
+
 class LocalUpdate(nn.Module):
-    """σ(M [w ‖ b] + d) with optional hidden layers (ReLU between), shared by every agent."""
+    """The paper's local network σ(M [w ‖ b] + d), with optional hidden layers (ReLU between), shared by every
+    agent (``model.local_update = "paper"``)."""
 
     def __init__(self, in_dim: int, out_dim: int, *, hidden: Sequence[int], output: str, normalisation: str, init: str):
         super().__init__()
@@ -57,29 +85,15 @@ class LocalUpdate(nn.Module):
                 nn.init.uniform_(lin.weight, 0.0, 0.1)
                 nn.init.uniform_(lin.bias, 0.0, 0.1)
 
-    def _normalise(self, h_AH: torch.Tensor, mixer: Mixing, live_A: torch.Tensor, layer: int) -> torch.Tensor:
-        """BatchNorm over the live agents of the whole graph (two differentiable all-reduces)."""
-        mask_A1 = live_A[:, None].to(h_AH.dtype)
-        num_live = int(live_A.sum())  # silent agents send nothing, here too
-        count = mixer.all_reduce_sum(mask_A1.sum().reshape(1), ledger_layer=layer, num_senders=num_live)
-        mean_H = mixer.all_reduce_sum((h_AH * mask_A1).sum(0), ledger_layer=layer, num_senders=num_live) / count
-        var_H = (
-            mixer.all_reduce_sum((((h_AH - mean_H) ** 2) * mask_A1).sum(0), ledger_layer=layer, num_senders=num_live)
-            / count
-        )
-        return (h_AH - mean_H) / torch.sqrt(var_H + 1e-5)
-
-    def forward(
-        self, z_AI: torch.Tensor, mixer: Mixing, live_A: torch.Tensor, layer: int, keep_AD: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """``keep_AD``: the dropout mask of the output, already scaled by 1 / (1 − p) (None: no dropout)."""
+    def forward(self, z_AI: torch.Tensor, ctx: LayerContext) -> torch.Tensor:
+        """The update of every hosted agent, A × D (the reference code's order: Linear, BN, Dropout, ReLU)."""
         h = z_AI
         for j, lin in enumerate(self.linears):
             h = lin(h)
             if self.normalisation == "agent-batch":
-                h = self._normalise(h, mixer, live_A, layer)
-            if keep_AD is not None and j == len(self.linears) - 1:  # the reference code: Linear, BN, Dropout, ReLU
-                h = h * keep_AD
+                h = ctx.normalise(h)
+            if ctx.keep_AD is not None and j == len(self.linears) - 1:
+                h = h * ctx.keep_AD
             if j < len(self.linears) - 1 or self.output == "relu":
                 h = torch.relu(h)
         return h
@@ -108,6 +122,7 @@ class UDGD(nn.Module):
         init: str = "default",
         tap_init: str = "average",
         variant: str = "decentralized",
+        make_update: Callable[..., nn.Module] | None = None,
     ) -> None:
         super().__init__()
         self.num_layers, self.num_hops, self.variant = num_layers, num_hops, variant
@@ -118,10 +133,15 @@ class UDGD(nn.Module):
         if tap_init == "paper":
             taps.uniform_(0.0, 0.1)
         self.taps = nn.Parameter(taps)
-        self.updates = nn.ModuleList(
-            LocalUpdate(in_dim, self.dim, hidden=hidden, output=output, normalisation=normalisation, init=init)
-            for _ in range(num_layers)
-        )
+        if make_update is None:
+
+            def make_update(*, in_dim: int, out_dim: int) -> nn.Module:
+                return LocalUpdate(
+                    in_dim, out_dim, hidden=hidden, output=output, normalisation=normalisation, init=init
+                )
+
+        # one local network per layer (``make_update(in_dim=, out_dim=)``: the paper's unless another is registered)
+        self.updates = nn.ModuleList(make_update(in_dim=in_dim, out_dim=self.dim) for _ in range(num_layers))
         if variant == "star":
             self.server_taps = nn.Parameter(torch.ones(num_layers))
 
@@ -146,7 +166,7 @@ class UDGD(nn.Module):
             mixed_AD = graph_filter(mixer, w_AD, self.taps[layer - 1], layer=layer, silent=muted)
         live_A = mixer.hosted_live(silent)
         z_AI = torch.cat([w_AD, batch_input(x_ABP, y_AB, self.num_classes)], dim=1)
-        update_AD = self.updates[layer - 1](z_AI, mixer, live_A, layer, keep_AD)
+        update_AD = self.updates[layer - 1](z_AI, LayerContext(mixer, live_A, layer, keep_AD))
         if star:
             taps = self.taps[layer - 1]
             server_A = (mixer.agents_t == 0).to(w_AD.device)[:, None]

@@ -8,20 +8,21 @@ many. Silent agents are injected when ``failures.in_eval`` (the same keyed draws
 
 from __future__ import annotations
 
-from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 
-from ..core.baselines import BaselineSteps, run_baseline
+from ..config.validate import method_params
 from ..core.constraints import descent_slacks
 from ..core.objective import correct_per_agent, loss_per_agent
 from ..core.protocol import SilentAgents
+from ..core.rounds import run_method
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
+from ..plugins import METHODS
 from .exchanges import Exchanges
-from .timing import pass_seconds
+from .timing import LateOrSilent, exchange_seconds, pass_seconds
 from .trainer import Trainer
 
 _PHASES = {"meta-test": "test", "meta-val": "val"}  # the keyed draws' phase of each evaluated split
@@ -58,6 +59,34 @@ def layer_metrics(
     }
 
 
+class _RoundSchedule:
+    """A method's silent agents and senders on one evaluated task (``core.rounds.RoundSchedule``): the injected
+    silent agents of each round and, with a deadline, the agents late for the round's messages."""
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        where: tuple[str, int],
+        injected: list[SilentAgents | None] | None,
+        exchanges: Exchanges,
+        num_updates: int,
+    ) -> None:
+        self.trainer, self.where, self.injected, self.exchanges = trainer, where, injected, exchanges
+        self.num_updates = num_updates
+
+    def silent(self, r: int, num_bytes: int) -> SilentAgents | None:
+        if self.injected is None:  # failures.in_eval = false: nobody is silent, nobody is late
+            return None
+        t = self.trainer
+        assert t.graph is not None
+        if not t.network.has_deadline:
+            return self.injected[r - 1]
+        return LateOrSilent(t.network, t.graph, num_bytes, (*self.where, r), self.injected[r - 1], self.num_updates)
+
+    def quiet(self, r: int, kind: str, silent: SilentAgents | None) -> SilentAgents | None:
+        return self.exchanges.quiet_for(r, kind, silent)
+
+
 def _baseline(
     trainer: Trainer,
     name: str,
@@ -65,42 +94,46 @@ def _baseline(
     task: TaskData,
     w0_AD: torch.Tensor,
     num_rounds: int,
-    steps: BaselineSteps,
     split: str = "meta-test",
 ) -> tuple[list[float], tuple[np.ndarray, np.ndarray]]:
-    """One baseline on task ``t`` of ``split`` from U-DGD's W_0: its accuracy after every round, and the
-    simulated seconds and deadline misses of every round."""
-    phase = _PHASES[split]
+    """The registered method ``name`` on task ``t`` of ``split`` from U-DGD's W_0: its accuracy after every round,
+    and the simulated seconds and deadline misses of every round (from the exchanges it made)."""
+    key = f"{_PHASES[split]}-baseline"
     cfg, mixer, in_eval = trainer.cfg, trainer.mixer, trainer.cfg.failures.in_eval
-    fedavg = name == "fedavg"
-    num_updates = {"dfedavgm": steps.dfedavgm_local_steps, "fedavg": steps.fedavg_local_steps}.get(name, 1)
-    num_hops = 2 if fedavg else 1  # FedAvg: the uploads, then the server's broadcast
-    injected = trainer.silent.layers(f"{phase}-baseline", t, num_rounds) if in_eval else None
-    silent = trainer.silent_sets(f"{phase}-baseline", t, injected, num_rounds, num_updates) if in_eval else None
-    uploads = trainer.uploads(f"{phase}-baseline", t)
+    method = METHODS.get(name)(method_params(cfg, name))
+    num_updates = method.local_updates()
+    injected = trainer.silent.layers(key, t, num_rounds) if in_eval else None
+    uploads = trainer.uploads(key, t)
     tg = trainer.problem.graph(split, t)
     if tg.baseline_shift is not None:
         mixer.set_graph(tg.graph, tg.baseline_shift, trainer.problem.placement(mixer.num_workers, split, t))
-    held_up_by = Exchanges(injected, uploads, fedavg)  # late agents hold an exchange up until the deadline
+    # late agents hold an exchange up until the deadline: the time model sees the injected silent agents only
+    held_up_by = Exchanges(injected, uploads, senders=method.senders, computes=method.computes)
     if trainer.emulator is not None:
-        where = (f"{phase}-baseline", t, num_rounds, num_hops, num_updates)
+        where = (key, t, num_rounds, len(method.senders), num_updates)
         trainer.emulator.begin(tg.graph, mixer.agents, *where, held_up_by)
+    schedule = _RoundSchedule(trainer, (key, t), injected, held_up_by, num_updates)
     with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
-        timed = _seconds(trainer, f"{phase}-baseline", t, held_up_by, num_rounds, num_hops, num_updates)
-        curve = run_baseline(
-            name,
+        run = run_method(
+            method,
             mixer,
             w0_AD,
             (task.train_x, task.train_y),
             (task.heldout_x, task.heldout_y),
             num_rounds=num_rounds,
-            steps=steps,
             seed=cfg.seed,
             step_index=t,
-            silent_for_round=partial(_round_set, silent),
-            muted_for_exchange=Exchanges(silent, uploads, fedavg).quiet,
+            schedule=schedule,
+            num_classes=task.num_classes,
         )
-    return curve, timed
+        rounds = [
+            [(held_up_by.quiet_for(r, kind, _round_set(injected, r)), num_bytes) for kind, num_bytes in exchanges]
+            for r, exchanges in enumerate(run.exchanges, start=1)
+        ]
+        idle = [held_up_by.idle(r) for r in range(1, num_rounds + 1)]
+        assert trainer.graph is not None
+        timed = exchange_seconds(mixer, trainer.network, trainer.graph, key, t, rounds, idle, num_updates)
+    return run.accuracy, timed
 
 
 def _seconds(
@@ -133,7 +166,6 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
     e, f = cfg.eval, cfg.failures
     num_rounds_udgd = cfg.model.num_hops * cfg.model.num_layers
     num_rounds = e.rounds_factor * num_rounds_udgd
-    steps = BaselineSteps.from_config(e)
     per_task: dict[str, list[list[float]]] = {"accuracy": [], "loss": [], "grad_norm": [], "slack": []}
     curves: dict[str, list[list[float]]] = {name: [] for name in e.baselines}
     seconds: dict[str, list[np.ndarray]] = {name: [] for name in ("udgd", *e.baselines)}
@@ -155,7 +187,7 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
         seconds["udgd"].append(timed[0])
         misses["udgd"].append(timed[1])
         for name in e.baselines:
-            curve, timed = _baseline(trainer, name, t, task, lm["w0"], num_rounds, steps, e.split)
+            curve, timed = _baseline(trainer, name, t, task, lm["w0"], num_rounds, e.split)
             curves[name].append(curve)
             seconds[name].append(timed[0])
             misses[name].append(timed[1])

@@ -15,6 +15,7 @@ With uniform links, no compute time and no deadline: l·K·(latency + D·itemsiz
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -107,29 +108,59 @@ def pass_seconds(
     num_hops: int,
     num_updates: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(seconds of each of the ``num_layers`` layers, agents that missed the deadline in each), global.
+    """``exchange_seconds`` of a pass of ``num_layers`` layers of ``num_hops`` exchanges of ``num_bytes``
+    messages each (U-DGD's)."""
+    rounds = [
+        [(exchanges.quiet(layer, hop), num_bytes) for hop in range(1, num_hops + 1)]
+        for layer in range(1, num_layers + 1)
+    ]
+    idle = [exchanges.idle(layer) for layer in range(1, num_layers + 1)]
+    return exchange_seconds(mixer, model, graph, phase, step, rounds, idle, num_updates)
 
-    Exchange k of layer l lasts min(d, the slowest message of an agent not quiet in it); the layer's updates
-    min(d, the slowest agent not idle). ``exchanges`` holds the injected silent sets only: late agents hold
-    an exchange up until the deadline. Zeros, and no all-reduce, when nothing takes time."""
+
+def exchange_seconds(
+    mixer: Mixer,
+    model: NetworkModel,
+    graph: Graph,
+    phase: str,
+    step: int,
+    rounds: Sequence[Sequence[tuple[SilentAgents | None, int]]],
+    idle: Sequence[SilentAgents | None],
+    num_updates: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(seconds of each layer or round, agents that missed the deadline in each), global.
+
+    ``rounds[l-1]``: the exchanges of layer (round) l, each as (who sends nothing in it, bytes per message);
+    ``idle[l-1]``: who runs no local update in it. Exchange k of layer l lasts min(d, the slowest message of an
+    agent that sends in it); the layer's ``num_updates`` local updates min(d, the slowest agent not idle). The
+    quiet sets hold the injected silent agents only: late agents hold an exchange up until the deadline. Zeros,
+    and no all-reduce, when nothing takes time."""
+    num_layers = len(rounds)
     if not model.active:
         return np.zeros(num_layers), np.zeros(num_layers, dtype=np.int64)
     d = model.deadline_s
-    local = np.zeros((num_hops + 2) * num_layers)
-    for layer in range(1, num_layers + 1):
+    sends, computes, missed = [], np.zeros(num_layers), np.zeros(num_layers)
+    for layer, exchanges in enumerate(rounds, start=1):
         late = np.zeros(0, dtype=np.int64)
-        for hop in range(1, num_hops + 1):
-            senders = _not_in(exchanges.quiet(layer, hop), mixer)
+        for quiet, num_bytes in exchanges:
+            senders = _not_in(quiet, mixer)
             send = model.send_seconds(graph, senders, num_bytes, phase, step, layer)
-            local[(hop - 1) * num_layers + layer - 1] = send.max(initial=0.0)
+            sends.append(send.max(initial=0.0))
             late = np.union1d(late, senders[send > d])
-        workers = _not_in(exchanges.idle(layer), mixer)
+        workers = _not_in(idle[layer - 1], mixer)
         compute = model.compute_seconds(workers, phase, step, layer, num_updates)
-        local[num_hops * num_layers + layer - 1] = compute.max(initial=0.0)
-        local[(num_hops + 1) * num_layers + layer - 1] = len(np.union1d(late, workers[compute > d]))
-    slowest = mixer.all_reduce_max(torch.as_tensor(local[: (num_hops + 1) * num_layers])).numpy()
-    misses = mixer.all_reduce_sum(torch.as_tensor(local[(num_hops + 1) * num_layers :])).numpy()
-    seconds = np.minimum(d, slowest.reshape(num_hops + 1, num_layers)).sum(axis=0)
+        computes[layer - 1] = compute.max(initial=0.0)
+        missed[layer - 1] = len(np.union1d(late, workers[compute > d]))
+    slowest = mixer.all_reduce_max(torch.as_tensor(np.concatenate([np.asarray(sends, dtype=np.float64), computes])))
+    slowest_np = np.minimum(d, slowest.numpy())
+    misses = mixer.all_reduce_sum(torch.as_tensor(missed)).numpy()
+    offsets = np.cumsum([0, *(len(e) for e in rounds)])
+    seconds = np.array(  # per layer: its exchanges, then its local updates
+        [
+            np.append(slowest_np[offsets[i] : offsets[i + 1]], slowest_np[len(sends) + i]).sum()
+            for i in range(num_layers)
+        ]
+    )
     return seconds, misses.round().astype(np.int64)
 
 

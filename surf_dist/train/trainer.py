@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from torch import nn
 
 from ..comm.mixer import Mixer
 from ..config import Config
+from ..config.validate import local_update_params
 from ..core.constraints import descent_slacks, dual_step, gradient_norms, lagrangian
 from ..core.objective import loss_per_agent
 from ..core.protocol import SilentAgents
@@ -33,6 +35,7 @@ from ..core.udgd import UDGD
 from ..data.tasks import TaskData
 from ..graph import Graph
 from ..network.emulator import Emulator
+from ..plugins import LOCAL_UPDATES
 from .exchanges import Exchanges
 from .problem import Problem
 from .silent import SilentSchedule, uploaders
@@ -40,7 +43,8 @@ from .timing import network_model, with_deadline
 
 
 def build_model(cfg: Config, problem: Problem) -> UDGD:
-    """U-DGD with parameters drawn from a generator keyed by the seed (identical on every worker)."""
+    """U-DGD with parameters drawn from a generator keyed by the seed (identical on every worker); its local
+    networks are the registered ``model.local_update``."""
     m = cfg.model
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(keyed_seed(cfg.seed, "init"))
@@ -50,12 +54,9 @@ def build_model(cfg: Config, problem: Problem) -> UDGD:
             num_features=problem.num_features,
             num_classes=problem.num_classes,
             batch_size=m.batch_size,
-            hidden=m.hidden,
-            output=m.output,
-            normalisation=m.normalisation,
-            init=m.init,
             tap_init=m.tap_init,
             variant=m.variant,
+            make_update=partial(LOCAL_UPDATES.get(m.local_update), model=m, params=local_update_params(cfg)),
         )
     return model.to(problem.dtype)
 

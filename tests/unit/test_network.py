@@ -52,7 +52,7 @@ def test_uniform_links_give_the_closed_form(latency_ms: float, bandwidth_mbps: f
         rounds = ev["baselines"][name]["rounds"]
         want = [(message + compute_ms / 1e3) * r for r in rounds]
         assert ev["baselines"][name]["time_s"] == pytest.approx(want, rel=1e-9, abs=1e-12)
-    q = cfg.eval.dfedavgm_local_steps
+    q = cfg.eval.params["dfedavgm"]["local_steps"]
     want = [(message + q * compute_ms / 1e3) * r for r in ev["baselines"]["dfedavgm"]["rounds"]]
     assert ev["baselines"]["dfedavgm"]["time_s"] == pytest.approx(want, rel=1e-9, abs=1e-12)
     assert ev["udgd"]["deadline_misses_per_layer"] == [0] * cfg.model.num_layers

@@ -9,9 +9,11 @@ import torch
 
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import load_config
-from surf_dist.core.baselines import BaselineSteps, _fedavg_round
+from surf_dist.core.objective import grad_per_agent
+from surf_dist.core.rounds import RoundContext
 from surf_dist.errors import InputError
 from surf_dist.graph import build_graph, star_shift
+from surf_dist.methods.fedavg import FedAvg, FedAvgParams
 from surf_dist.train.exchanges import Exchanges
 from surf_dist.train.problem import Problem
 from surf_dist.train.trainer import Trainer
@@ -20,24 +22,39 @@ STAR = ["topology.spec=star:n=9", "model.variant=star", "model.num_hops=1", "mod
 SMALL = ["data.num_meta_train=2", "data.num_meta_val=1", "data.num_meta_test=1", "model.num_layers=3"]
 
 
+class _Uploads:
+    """A round schedule without silent agents in which the clients ``uploaded`` upload."""
+
+    def __init__(self, uploaded: np.ndarray) -> None:
+        self.exchanges = Exchanges(None, lambda r: uploaded, senders=FedAvg.senders, computes=FedAvg.computes)
+
+    def silent(self, r: int, num_bytes: int) -> None:
+        return None
+
+    def quiet(self, r: int, kind: str, silent: object) -> object:
+        return self.exchanges.quiet_for(r, kind, None)
+
+
+class _FullBatch(RoundContext):
+    """A context whose mini-batches are each agent's whole training set (for a hand computation)."""
+
+    def batch(self, size: int, local_step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.train_x_AMP, self.train_y_AM
+
+
 def test_fedavg_round_by_hand() -> None:
     """Catches a FedAvg round whose server is not the mean of the uploads, or clients that miss the broadcast or
     train without uploading."""
     graph = build_graph("star:n=5", seed=0)
     mixer = LocalMixer(5)
     mixer.set_graph(graph, star_shift(graph, 2, "fedavg"))
-    uploaded = np.array([2, 4])
-    exchanges = Exchanges(None, lambda r: uploaded, fedavg=True)
-    steps = BaselineSteps(
-        dgd_step=0, dsgd_step=0, dsgd_batch=1, dfedavgm_step=0, dfedavgm_local_steps=1, dfedavgm_momentum=0.0,
-        dfedavgm_batch=2, fedavg_step=0.5, fedavg_local_steps=1,
-    )  # fmt: skip
+    method = FedAvg(FedAvgParams(step=0.5, local_steps=1, momentum=0.0, batch=2))
     torch.manual_seed(0)
     w = torch.randn(5, 6, dtype=torch.float64)
     x, y = torch.randn(5, 2, 1, dtype=torch.float64), torch.tensor([[0, 1]] * 5)
-    from surf_dist.core.objective import grad_per_agent
-
-    out = _fedavg_round(mixer, w, 1, steps, exchanges.quiet, lambda r, q, b: (x, y))
+    ctx = _FullBatch(mixer, method, (x, y), seed=0, step_index=0, schedule=_Uploads(np.array([2, 4])), num_classes=3)
+    ctx.begin(1, 6 * 8)
+    out = method.round(ctx, {"w": w}, 1)["w"]
     local = w - 0.5 * grad_per_agent(w, x, y)
     server = (local[2] + local[4]) / 2
     assert torch.allclose(out[0], server)
@@ -45,6 +62,7 @@ def test_fedavg_round_by_hand() -> None:
         assert torch.allclose(out[client], server)
     sent = mixer.ledger.totals(direction="forward")["logical_messages"]
     assert sent == 2 + 4  # M uploads, then the broadcast to the n - 1 clients
+    assert ctx.end() == [("uploaders", 6 * 8), ("server", 6 * 8)]  # what the time model reads
 
 
 def test_star_round_counts_uploads_and_downloads_and_the_server_only_aggregates() -> None:
@@ -77,7 +95,7 @@ def test_star_input_errors(overrides: list[str], fragment: str) -> None:
 
 def test_fedavg_only_with_the_star() -> None:
     """Catches FedAvg accepted on a graph without a server."""
-    with pytest.raises(InputError, match="use dgd, dsgd, dfedavgm"):
+    with pytest.raises(InputError, match="fedavg cannot run with model.variant = decentralized; use .*dgd"):
         load_config("smoke", None, ["eval.baselines=fedavg"])
 
 

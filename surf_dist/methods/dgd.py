@@ -1,0 +1,43 @@
+"""DGD and DSGD: one gossip round and one local gradient step per round (PAPER.md §6).
+
+DGD:   W ← S W − β ∇f(W)          (each agent's whole training set)
+DSGD:  W ← S W − β ∇f(W; B)       (a fresh mini-batch of B samples per agent per round)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..plugins import param, register_baseline
+from .base import Method, State
+
+
+@dataclass(frozen=True, kw_only=True)
+class DGDParams:
+    step: float = param(0.3, low=0, low_open=True, help="β, per-agent mean cross-entropy (best of {0.1, 0.3, 1, 3})")
+
+
+@register_baseline("dgd")
+class DGD(Method):
+    Params = DGDParams
+    tunable = ("step",)
+
+    def round(self, ctx, state: State, r: int) -> State:
+        w = state["w"]
+        return {"w": ctx.exchange(w) - self.params.step * ctx.grad(w)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class DSGDParams:
+    step: float = param(0.3, low=0, low_open=True, help="β")
+    batch: int = param(10, low=1, help="B, samples per agent per round")
+
+
+@register_baseline("dsgd")
+class DSGD(Method):
+    Params = DSGDParams
+    tunable = ("step",)
+
+    def round(self, ctx, state: State, r: int) -> State:
+        w = state["w"]
+        return {"w": ctx.exchange(w) - self.params.step * ctx.grad(w, *ctx.batch(self.params.batch))}
