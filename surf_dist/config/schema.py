@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..data.tasks import DataSpec
+from ..data.spec import DataSpec
 
 BACKENDS = ("local", "torch", "ray")
 

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..core.constraints import FORMS
 from ..core.udgd import INITS, NORMALISATIONS, OUTPUTS, TAP_INITS, VARIANTS
-from ..data.tasks import validate_data_spec
+from ..data.spec import validate_data_spec
 from ..errors import InputError
 from ..graph import NORMALISATIONS as GSO
 from ..graph import PLACEMENTS, build_graph, validate_graph
@@ -221,14 +221,14 @@ def _links_problems(path: Path, num_agents: int) -> list[str]:
 
 def registries() -> dict[str, Any]:
     """The sections whose ``params`` hold registered objects' own settings, and the registry of each."""
-    from ..plugins import LOCAL_UPDATES, METHODS
+    from ..plugins import DATASETS, LOCAL_UPDATES, METHODS
 
-    return {"eval": METHODS, "model": LOCAL_UPDATES}
+    return {"eval": METHODS, "model": LOCAL_UPDATES, "data": DATASETS}
 
 
 def _chosen(cfg: Config) -> dict[str, tuple[str, ...]]:
     """The registered names a config uses, per section: their settings are resolved in full."""
-    return {"eval": tuple(cfg.eval.baselines), "model": (cfg.model.local_update,)}
+    return {"eval": tuple(cfg.eval.baselines), "model": (cfg.model.local_update,), "data": (cfg.data.dataset,)}
 
 
 def _registered_problems(cfg: Config) -> list[str]:

@@ -20,11 +20,10 @@ import torch
 import torch.nn.functional as F
 
 from surf_dist.core.rng import numpy_rng, torch_generator
+from surf_dist.data.spec import AUGMENTATIONS
 from surf_dist.errors import InputError
 
 __all__ = ["AUGMENTATIONS", "apply_augmentation", "crop_padding", "draw_augmentation"]
-
-AUGMENTATIONS = ("none", "crop", "hflip", "vflip", "rot90")
 
 
 def _check_names(names: Sequence[str]) -> None:

@@ -27,18 +27,28 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
+from surf_dist.data.arrays import Arrays
 from surf_dist.errors import InputError
+from surf_dist.plugins import DATASETS
+from surf_dist.plugins.params import build
 
-__all__ = ["DATASETS", "DATASET_SPLITS", "ImageSplit", "check_files", "default_data_root", "load_split", "read_idx"]
+__all__ = [
+    "DATASET_SPLITS",
+    "ImageSplit",
+    "as_image_split",
+    "check_files",
+    "default_data_root",
+    "load_split",
+    "read_idx",
+]
 
-DATASETS = ("digits", "fashion-mnist", "mnist", "cifar10")
 DATASET_SPLITS = ("train", "test")
 
-_NUM_CLASSES = {"digits": 10, "fashion-mnist": 10, "mnist": 10, "cifar10": 10}
 _DIGITS_TEST_FRACTION = 1.0 / 3.0  # 1,797 images -> 1,198 train / 599 test, stratified
 _DIGITS_SPLIT_SEED = 0  # a constant, not the run seed: the digits split is part of the dataset
 _DEBIAN_FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -66,12 +76,14 @@ class ImageSplit:
     Attributes:
         images: N x C x H x W float32, values in [0, 1].
         labels: N int64, values in [0, num_classes).
-        num_classes: number of classes of the dataset (10 for all four).
+        num_classes: number of classes of the dataset (10 for the four built-ins).
+        kind: "images", or "features" for a dataset given as N × P features.
     """
 
     images: torch.Tensor
     labels: torch.Tensor
     num_classes: int
+    kind: str = "images"  # "features": N × 1 × 1 × P rows of a feature dataset (no image augmentations, pixels only)
 
 
 def default_data_root() -> Path:
@@ -79,44 +91,89 @@ def default_data_root() -> Path:
     return Path.home() / ".cache" / "surf-dist" / "data"
 
 
-def load_split(name: str, split: str, *, root: str | None = None, download: bool = False) -> ImageSplit:
-    """Load split ``split`` ("train" or "test") of dataset ``name`` (one of :data:`DATASETS`).
+def load_split(
+    name: str, split: str, *, root: str | None = None, download: bool = False, params: Any = None
+) -> ImageSplit:
+    """Split ``split`` ("train" or "test") of the registered dataset ``name`` (``data.catalog``; plugins add more),
+    with its settings ``params`` (default: its defaults).
 
     Raises:
         InputError: unknown name or split; files missing (each one named) while ``download`` is
-            False; a file that is not in the expected format.
+            False; a file that is not in the expected format; arrays of the wrong shape.
     """
     problems = []
     if name not in DATASETS:
-        problems.append(f"data.dataset: unknown dataset {name!r}; use one of {', '.join(DATASETS)}")
+        problems.append(DATASETS.unknown(name))
     if split not in DATASET_SPLITS:
         problems.append(f"unknown dataset split {split!r}; use one of {', '.join(DATASET_SPLITS)}")
     if problems:
         raise InputError(problems)
-    if name == "digits":
-        return _load_digits(split)
-    if name in ("mnist", "fashion-mnist"):
-        return _load_idx_dataset(name, split, root=root, download=download)
-    return _load_cifar10(split, root=root, download=download)
+    entry = DATASETS.get(name)
+    if params is None:
+        params = build(DATASETS.params_of(name), {})
+    try:
+        if getattr(entry, "files", False):
+            loaded = entry(split, params, root=root, download=download)
+        else:
+            loaded = entry(split, params)
+    except InputError:
+        raise
+    except Exception as exc:  # a plugin's loader: name it, and where it failed
+        raise InputError(
+            [f"data.dataset = {name!r}: its loader failed on the {split} split: {type(exc).__name__}: {exc}"]
+        ) from exc
+    return as_image_split(loaded, f"data.dataset = {name!r} ({split} split)")
 
 
-def check_files(name: str, *, root: str | None = None, download: bool = False) -> None:
-    """Before any worker starts: every file of both splits of dataset ``name`` is where ``load_split`` looks
-    (downloaded first when ``download``). Finds files only; reading them is the workers' job.
+def check_files(name: str, *, root: str | None = None, download: bool = False, params: Any = None) -> None:
+    """Before any worker starts: every file of both splits of dataset ``name`` is where its loader looks
+    (downloaded first when ``download``); a dataset without files (digits, arrays) has nothing to check.
 
     Raises:
         InputError: one problem per missing file, each with the fix.
     """
-    if name not in DATASETS or name == "digits":
+    if name not in DATASETS:
         return
-    files = _CIFAR_FILES if name == "cifar10" else _IDX_FILES
-    _locate(name, files["train"] + files["test"], root, download)
+    check = getattr(DATASETS.get(name), "check_files", None)
+    if check is not None:
+        check(params if params is not None else build(DATASETS.params_of(name), {}), root=root, download=download)
+
+
+def as_image_split(loaded: Any, source: str) -> ImageSplit:
+    """A loader's result as an ``ImageSplit``: an ``Arrays`` (features N × P become N × 1 × 1 × P "images" of
+    kind ``features``) or an ``ImageSplit`` as it is. Raises InputError for shapes and labels that do not fit."""
+    if isinstance(loaded, ImageSplit):
+        return loaded
+    if not isinstance(loaded, Arrays):
+        raise InputError([f"{source}: the loader returned {type(loaded).__name__}; return surf_dist.Arrays(x, labels)"])
+    x = torch.as_tensor(np.asarray(loaded.x) if not isinstance(loaded.x, torch.Tensor) else loaded.x)
+    labels = torch.as_tensor(
+        np.asarray(loaded.labels) if not isinstance(loaded.labels, torch.Tensor) else loaded.labels
+    )
+    problems = []
+    if x.dim() not in (2, 4):
+        problems.append(f"{source}: x has shape {tuple(x.shape)}; give features N × P or images N × C × H × W")
+    if labels.dim() != 1 or labels.shape[0] != x.shape[0]:
+        problems.append(f"{source}: labels have shape {tuple(labels.shape)}; give one label per sample ({x.shape[0]})")
+    if x.is_floating_point() is False and x.dim() in (2, 4):
+        x = x.to(torch.float32)
+    if labels.dtype.is_floating_point or labels.dtype == torch.bool:
+        problems.append(f"{source}: labels are {labels.dtype}; give integer class ids 0..C-1")
+    if problems:
+        raise InputError(problems)
+    num_classes = (
+        loaded.num_classes if loaded.num_classes is not None else int(labels.max()) + 1 if labels.numel() else 0
+    )
+    kind = "features" if x.dim() == 2 else "images"
+    images = x.to(torch.float32)[:, None, None, :] if kind == "features" else x.to(torch.float32)
+    split = _checked_split(images, labels.to(torch.int64), int(num_classes), source)
+    return ImageSplit(images=split.images, labels=split.labels, num_classes=split.num_classes, kind=kind)
 
 
 # --- digits -----------------------------------------------------------------------------------
 
 
-def _load_digits(split: str) -> ImageSplit:
+def load_digits(split: str) -> ImageSplit:
     """scikit-learn's 8x8 digits (ships with scikit-learn), scaled by 1/16, fixed stratified split."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
@@ -220,6 +277,13 @@ def _missing_problems(name: str, missing: list[str], dirs: list[Path], *, gz: bo
     ]
 
 
+def locate_files(name: str, *, root: str | None, download: bool) -> None:
+    """Every file of both splits of the file dataset ``name`` (mnist, fashion-mnist, cifar10) is where the loader
+    looks (downloaded first when ``download``); InputError naming each missing one otherwise."""
+    files = _CIFAR_FILES if name == "cifar10" else _IDX_FILES
+    _locate(name, files["train"] + files["test"], root, download)
+
+
 def _locate(name: str, stems: tuple[str, ...], root: str | None, download: bool) -> list[Path]:
     """Paths of the files ``stems`` of dataset ``name``, downloading first if asked and needed.
 
@@ -243,7 +307,7 @@ def _locate(name: str, stems: tuple[str, ...], root: str | None, download: bool)
     return [path for path in found.values() if path is not None]
 
 
-def _load_idx_dataset(name: str, split: str, *, root: str | None, download: bool) -> ImageSplit:
+def load_idx_dataset(name: str, split: str, *, root: str | None, download: bool) -> ImageSplit:
     images_path, labels_path = _locate(name, _IDX_FILES[split], root, download)
     images_NHW, labels_N = read_idx(images_path), read_idx(labels_path)
     problems = []
@@ -260,7 +324,7 @@ def _load_idx_dataset(name: str, split: str, *, root: str | None, download: bool
         raise InputError(problems)
     images = torch.from_numpy(images_NHW.astype(np.float32) / 255.0)[:, None]
     labels = torch.from_numpy(labels_N.astype(np.int64))
-    return _checked_split(images, labels, _NUM_CLASSES[name], str(labels_path))
+    return _checked_split(images, labels, 10, str(labels_path))
 
 
 def _download_torchvision(name: str, root: str | None) -> None:
@@ -290,13 +354,13 @@ def _cifar_search_dirs(root: str | None) -> list[Path]:
     return [base / _CIFAR_DIR, base]
 
 
-def _load_cifar10(split: str, *, root: str | None, download: bool) -> ImageSplit:
+def load_cifar10(split: str, *, root: str | None, download: bool) -> ImageSplit:
     paths = _locate("cifar10", _CIFAR_FILES[split], root, download)
     batches = [_read_cifar_batch(path) for path in paths]
     data_NF = np.concatenate([data for data, _ in batches])
     images = torch.from_numpy(data_NF.reshape(-1, 3, 32, 32).astype(np.float32) / 255.0)
     labels = torch.from_numpy(np.concatenate([labels for _, labels in batches]).astype(np.int64))
-    return _checked_split(images, labels, _NUM_CLASSES["cifar10"], str(paths[0].parent))
+    return _checked_split(images, labels, 10, str(paths[0].parent))
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:

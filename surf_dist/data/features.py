@@ -37,12 +37,12 @@ import torch.nn.functional as F
 
 from surf_dist.core.rng import keyed_seed, torch_generator
 from surf_dist.data.datasets import ImageSplit
+from surf_dist.data.spec import FEATURE_MAPS
 from surf_dist.errors import InputError
 from surf_dist.rundir.atomic import torch_save_atomic
 
 __all__ = ["FEATURE_MAPS", "TRAIN_SETTINGS", "default_cache_dir", "feature_map", "standardise"]
 
-FEATURE_MAPS = ("pixels", "cnn", "resnet18")
 _CACHE_VERSION = 1
 
 # Backbone training settings; all of them enter the cache key. Epochs are raised to reach

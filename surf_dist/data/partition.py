@@ -32,11 +32,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from surf_dist.data.spec import PARTITIONS
 from surf_dist.errors import InputError
 
 __all__ = ["PARTITIONS", "partition"]
-
-PARTITIONS = ("iid", "dirichlet", "shards")
 
 
 def partition(

@@ -19,10 +19,10 @@ from .generators import build_graph
 from .halo import HaloPlan, halo_plan, traffic_per_round
 from .placement import place
 from .shift import ShiftOperator, shift_matrix, shift_operator, spectral_gap, star_shift
-from .spec import GENERATORS, GRAPH_FILE_SUFFIXES, NORMALISATIONS, PLACEMENTS
+from .spec import GRAPH_FILE_SUFFIXES, NORMALISATIONS, PLACEMENTS, Key
 
 __all__ = [
-    "GENERATORS",
+    "Key",
     "GRAPH_FILE_SUFFIXES",
     "NORMALISATIONS",
     "PLACEMENTS",

@@ -15,8 +15,9 @@ import networkx as nx
 import numpy as np
 
 from ..errors import InputError
+from ..plugins import TOPOLOGIES
 from .core import Graph
-from .spec import GENERATORS, GRAPH_FILE_SUFFIXES
+from .spec import GRAPH_FILE_SUFFIXES
 
 
 @dataclass
@@ -196,7 +197,7 @@ def load_graph_file(path: str | Path, *, directed_ok: bool = False) -> Graph:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in GRAPH_FILE_SUFFIXES:
-        files, generators = ", ".join(GRAPH_FILE_SUFFIXES), ", ".join(GENERATORS)
+        files, generators = ", ".join(GRAPH_FILE_SUFFIXES), ", ".join(TOPOLOGIES.names())
         problem = f"unknown graph file type {suffix or '(none)'!r}: use {files}, or NAME:key=value ({generators})"
         raise InputError([problem], source=str(path))
     if not path.is_file():

@@ -1,4 +1,5 @@
-"""Graph generators and ``build_graph``: a spec or a file to a canonical ``Graph`` (``graph.core``).
+"""Graph generators (registered in ``TOPOLOGIES``, as a plugin's are) and ``build_graph``: a spec or a file to a
+canonical ``Graph`` (``graph.core``).
 
 Generators build edge arrays directly (no n × n draw; networkx only for small-world and random-regular graphs,
 both O(n·k)); random graphs are a pure function of ``(spec, seed, index)``.
@@ -6,16 +7,18 @@ both O(n·k)); random graphs are a pure function of ``(spec, seed, index)``.
 
 from __future__ import annotations
 
+import inspect
 import math
-from typing import Any
+from typing import Annotated, Any
 
 import networkx as nx
 import numpy as np
 
 from ..errors import InputError
+from ..plugins import TOPOLOGIES, register_topology
 from .core import Graph
 from .files import load_graph_file, validate_graph
-from .spec import NUM_RANDOM_DRAWS, _is_count, _is_generator_spec, _parse_spec, _spec_hash
+from .spec import NUM_RANDOM_DRAWS, Key, _is_count, _is_generator_spec, _parse_spec, _spec_hash
 
 MAX_EDGES = 50_000_000  # a generator refuses to build more (complete:n=10000 already has 5e7)
 
@@ -73,59 +76,172 @@ def _random_draw(num_agents: int, p: float, symmetrise: str, rng: np.random.Gene
     return Graph.from_edges(num_agents, u, v)
 
 
-def _generate(
-    name: str, params: dict[str, Any], rng: np.random.Generator, *, allow_disconnected: bool, spec: str
-) -> Graph:
-    """Draw the generator's graph. Random ones return their first connected draw whatever allow_disconnected
-    says, so a graph is the same for a describe (which allows disconnection) and a run."""
-    n = params.get("n", 0)
-    if name == "kregular":
-        if params["mode"] == "random":
-            return Graph.from_networkx(nx.random_regular_graph(params["degree"], n, seed=int(rng.integers(2**32))))
-        u, v = _kregular_paper_edges(n, params["degree"])
-        labels = rng.permutation(n) if params["relabel"] else np.arange(n)
-        return Graph.from_edges(n, labels[u], labels[v])
-    if name == "random":
-        draws = []
-        for _ in range(NUM_RANDOM_DRAWS):
-            draws.append(_random_draw(n, params["p"], params["symmetrise"], rng))
-            if draws[-1].is_connected():
-                return draws[-1]
-        if allow_disconnected:
-            return draws[0]
-        problem = (
-            f"no connected graph in {NUM_RANDOM_DRAWS} draws with p={params['p']}: raise p (connectivity "
-            f"needs p above about ln(n)/n = {math.log(n) / n:.3g}, half that with symmetrise=or)"
+# -- the built-in generators (registered as a plugin's are) -------------------------------------------------------
+N = Annotated[int, Key("number of agents", low=2)]
+P = Annotated[float, Key("edge probability", low=0.0, high=1.0)]
+
+
+def _kregular_check(n: int, degree: int, mode: str, relabel: bool) -> list[str]:
+    problems = []
+    if mode == "random" and (degree >= n or (n * degree) % 2):
+        problems.append(f"mode=random needs degree < n and n*degree even (got n={n}, degree={degree})")
+    elif (n * degree) % 2:  # no graph on n agents has every degree odd when n is odd (handshake lemma)
+        problems.append(
+            f"no graph on n={n} agents has degree {degree} everywhere: n*degree must be even "
+            f"(fix: n={n + 1} or degree={degree + 1})"
         )
-        raise InputError([problem], source=spec)
-    if name == "small_world":
-        graph_seed = int(rng.integers(2**32))
-        try:
-            graph = nx.connected_watts_strogatz_graph(
-                n, params["k"], params["p"], tries=NUM_RANDOM_DRAWS, seed=graph_seed
-            )
-        except nx.NetworkXError as err:
-            if not allow_disconnected:
-                raise InputError([f"{err}: lower p or raise k"], source=spec) from err
-            graph = nx.watts_strogatz_graph(n, params["k"], params["p"], seed=graph_seed)
-        return Graph.from_networkx(graph)
-    if name == "star":
-        return Graph.from_edges(n, np.zeros(n - 1, dtype=np.int64), np.arange(1, n))
-    if name == "ring":
-        return Graph.from_edges(n, np.arange(n), (np.arange(n) + 1) % n)
-    if name == "torus":
-        return Graph.from_edges(params["rows"] * params["cols"], *_torus_edges(params["rows"], params["cols"]))
-    return Graph.from_edges(n, *np.triu_indices(n, k=1))  # complete
+    # paper mode: circulant offsets 1..degree//2 and (odd degree) the chord offset n//2+1 must differ
+    min_n = degree + 2 if degree % 2 else degree + 1
+    if mode == "paper" and n < min_n:
+        problems.append(f"mode=paper with degree={degree} needs n >= {min_n} (got n={n})")
+    return problems
 
 
-def _num_edges(name: str, params: dict[str, Any]) -> float:
-    """Edges a generator will build (expected, for random): checked against ``MAX_EDGES`` first."""
-    n = params.get("n", 0)
-    if name == "complete":
-        return n * (n - 1) / 2
-    if name == "random":
-        return n * (n - 1) / 2 * params["p"] * (2 if params["symmetrise"] == "or" else 1)
-    return 0.0
+@register_topology("kregular")
+def kregular(
+    *,
+    rng: np.random.Generator,
+    n: N,
+    degree: Annotated[int, Key("edges per agent", low=1)] = 3,
+    mode: Annotated[str, Key("paper: ring + chords as the paper's code", choices=("paper", "random"))] = "paper",
+    relabel: Annotated[bool, Key("random node relabelling per index (paper mode)")] = True,
+) -> Graph:
+    """Every agent of degree ``degree``: the paper's ring plus chords (98 agents of degree 3 and 2 of degree 2 at
+    n = 100), relabelled per task, or a uniformly random regular graph (``mode=random``)."""
+    if mode == "random":
+        return Graph.from_networkx(nx.random_regular_graph(degree, n, seed=int(rng.integers(2**32))))
+    u, v = _kregular_paper_edges(n, degree)
+    labels = rng.permutation(n) if relabel else np.arange(n)
+    return Graph.from_edges(n, labels[u], labels[v])
+
+
+kregular.check = _kregular_check  # type: ignore[attr-defined]
+
+
+@register_topology("random")
+def random(
+    *,
+    rng: np.random.Generator,
+    allow_disconnected: bool,
+    n: N,
+    p: P,
+    symmetrise: Annotated[str, Key("or: 1[A + A^T > 0] as the paper's code", choices=("upper", "or"))] = "upper",
+) -> Graph:
+    """Erdős–Rényi G(n, p), sparse; the first connected of ``NUM_RANDOM_DRAWS`` draws (whatever
+    ``allow_disconnected`` says, so a graph is the same for a describe and a run)."""
+    draws = []
+    for _ in range(NUM_RANDOM_DRAWS):
+        draws.append(_random_draw(n, p, symmetrise, rng))
+        if draws[-1].is_connected():
+            return draws[-1]
+    if allow_disconnected:
+        return draws[0]
+    raise InputError(
+        [
+            f"no connected graph in {NUM_RANDOM_DRAWS} draws with p={p}: raise p (connectivity needs p above about "
+            f"ln(n)/n = {math.log(n) / n:.3g}, half that with symmetrise=or)"
+        ]
+    )
+
+
+def _random_edges(n: int, p: float, symmetrise: str) -> float:
+    return n * (n - 1) / 2 * p * (2 if symmetrise == "or" else 1)
+
+
+random.expected_edges = _random_edges  # type: ignore[attr-defined]
+
+
+@register_topology("small_world")
+def small_world(
+    *,
+    rng: np.random.Generator,
+    allow_disconnected: bool,
+    n: Annotated[int, Key("number of agents", low=3)],
+    k: Annotated[int, Key("ring neighbours before rewiring (even)", low=2)],
+    p: Annotated[float, Key("rewiring probability", low=0.0, high=1.0)],
+) -> Graph:
+    """Watts–Strogatz: a ring of k neighbours, each edge rewired with probability p (connected draws)."""
+    graph_seed = int(rng.integers(2**32))
+    try:
+        graph = nx.connected_watts_strogatz_graph(n, k, p, tries=NUM_RANDOM_DRAWS, seed=graph_seed)
+    except nx.NetworkXError as err:
+        if not allow_disconnected:
+            raise InputError([f"{err}: lower p or raise k"]) from err
+        graph = nx.watts_strogatz_graph(n, k, p, seed=graph_seed)
+    return Graph.from_networkx(graph)
+
+
+def _small_world_check(n: int, k: int, p: float) -> list[str]:
+    if k % 2 or k >= n:
+        return [f"k={k} must be even and < n={n} (each agent joins k/2 ring neighbours on each side)"]
+    return []
+
+
+small_world.check = _small_world_check  # type: ignore[attr-defined]
+
+
+@register_topology("star")
+def star(*, rng: np.random.Generator, n: N) -> Graph:
+    """Agent 0 (the server) joined to every other agent."""
+    return Graph.from_edges(n, np.zeros(n - 1, dtype=np.int64), np.arange(1, n))
+
+
+@register_topology("ring")
+def ring(*, rng: np.random.Generator, n: Annotated[int, Key("number of agents", low=3)]) -> Graph:
+    """A cycle 0 − 1 − … − (n−1) − 0."""
+    return Graph.from_edges(n, np.arange(n), (np.arange(n) + 1) % n)
+
+
+@register_topology("torus")
+def torus(
+    *,
+    rng: np.random.Generator,
+    rows: Annotated[int, Key("grid rows", low=1)],
+    cols: Annotated[int, Key("grid columns", low=1)],
+) -> Graph:
+    """A 2-D periodic grid of rows × cols agents."""
+    return Graph.from_edges(rows * cols, *_torus_edges(rows, cols))
+
+
+def _torus_check(rows: int, cols: int) -> list[str]:
+    return ["torus needs rows*cols >= 2 agents"] if rows * cols < 2 else []
+
+
+torus.check = _torus_check  # type: ignore[attr-defined]
+
+
+@register_topology("complete")
+def complete(*, rng: np.random.Generator, n: N) -> Graph:
+    """Every pair of agents joined."""
+    return Graph.from_edges(n, *np.triu_indices(n, k=1))
+
+
+def _complete_edges(n: int) -> float:
+    return n * (n - 1) / 2
+
+
+complete.expected_edges = _complete_edges  # type: ignore[attr-defined]
+
+
+def _as_graph(made: Any, name: str) -> Graph:
+    """A generator's result (Graph, networkx graph, or (n, u, v) edge arrays) as a ``Graph``."""
+    if isinstance(made, Graph):
+        return made
+    if isinstance(made, nx.Graph):
+        return Graph.from_networkx(made)
+    if isinstance(made, tuple) and len(made) == 3:
+        n, u, v = made
+        return Graph.from_edges(int(n), np.asarray(u, dtype=np.int64), np.asarray(v, dtype=np.int64))
+    raise InputError(
+        [f"generator {name!r} returned {type(made).__name__}; return a Graph, a networkx graph or (n, u, v)"]
+    )
+
+
+def _generate(name: str, params: dict[str, Any], rng: np.random.Generator, *, allow_disconnected: bool) -> Graph:
+    """Call the registered generator (with ``allow_disconnected`` when it takes it)."""
+    fn = TOPOLOGIES.get(name)
+    wants = "allow_disconnected" in inspect.signature(fn).parameters
+    return _as_graph(fn(rng=rng, **({"allow_disconnected": allow_disconnected} if wants else {}), **params), name)
 
 
 def build_graph(spec: str, *, seed: int, index: int = 0, allow_disconnected: bool = False) -> Graph:
@@ -144,11 +260,15 @@ def build_graph(spec: str, *, seed: int, index: int = 0, allow_disconnected: boo
         raise InputError(problems, source=spec)
     if _is_generator_spec(spec):
         name, params = _parse_spec(spec)
-        if _num_edges(name, params) > MAX_EDGES:
-            problem = f"about {_num_edges(name, params):.3g} edges: more than {MAX_EDGES:.0e}; use a sparser graph"
+        expected = getattr(TOPOLOGIES.get(name), "expected_edges", None)
+        if expected is not None and expected(**params) > MAX_EDGES:
+            problem = f"about {expected(**params):.3g} edges: more than {MAX_EDGES:.0e}; use a sparser graph"
             raise InputError([problem], source=spec)
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), _spec_hash(name, params)]))
-        graph = _generate(name, params, rng, allow_disconnected=allow_disconnected, spec=spec)
+        try:
+            graph = _generate(name, params, rng, allow_disconnected=allow_disconnected)
+        except InputError as exc:
+            raise InputError(exc.problems, source=spec) from None
     else:
         graph = load_graph_file(spec)
     validate_graph(graph, allow_disconnected=allow_disconnected, source=spec)

@@ -1,10 +1,13 @@
-"""Generator specs ``NAME:key=value,...``: the generators, their keys, parsing and a stable hash."""
+"""Generator specs ``NAME:key=value,...``: a registered generator's keys (from its signature), parsing and a
+stable hash."""
 
 from __future__ import annotations
 
 import hashlib
+import inspect
 import math
 import re
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,8 +15,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..plugins import TOPOLOGIES
 
-GENERATORS: tuple[str, ...] = ("kregular", "random", "star", "ring", "torus", "small_world", "complete")
 NORMALISATIONS: tuple[str, ...] = ("row", "spectral", "metropolis")
 PLACEMENTS: tuple[str, ...] = ("contiguous", "mincut")
 EDGE_LIST_SUFFIXES: tuple[str, ...] = (".txt", ".edges", ".edgelist")
@@ -22,52 +25,56 @@ NUM_RANDOM_DRAWS = 20  # draws of a random generator before giving up on a conne
 
 
 @dataclass(frozen=True)
-class _Key:
-    """One key of a generator spec: its type, meaning, default (None: required) and bounds."""
+class Key:
+    """Bounds, choices and help of one key of a graph generator: ``n: Annotated[int, Key("agents", low=2)]``."""
 
-    kind: type
-    help: str
-    default: int | float | bool | str | None = None
+    help: str = ""
     low: float | None = None
     high: float | None = None
     choices: tuple[str, ...] = ()
 
+
+@dataclass(frozen=True)
+class _SpecKey:
+    """One key of a generator spec: its type, default (None: required) and its ``Key``."""
+
+    kind: type
+    key: Key
+    default: int | float | bool | str | None = None
+
+    @property
+    def help(self) -> str:
+        return self.key.help
+
     def describe(self, name: str) -> str:
-        kind = "|".join(self.choices) or self.kind.__name__
-        if self.low is not None and self.high is not None:
-            kind += f" in [{self.low:g}, {self.high:g}]"
-        elif self.low is not None:
-            kind += f" >= {self.low:g}"
+        kind = "|".join(self.key.choices) or self.kind.__name__
+        low, high = self.key.low, self.key.high
+        if low is not None and high is not None:
+            kind += f" in [{low:g}, {high:g}]"
+        elif low is not None:
+            kind += f" >= {low:g}"
         default = "required" if self.default is None else f"default {_format_value(self.default)}"
-        return f"{name} ({kind}, {default}: {self.help})"
+        return f"{name} ({kind}, {default}{': ' + self.help if self.help else ''})"
 
 
-def _generator_keys(name: str) -> dict[str, _Key]:
-    """The keys each generator accepts."""
-    n = _Key(int, "number of agents", low=2)
-    p = _Key(float, "edge probability", low=0.0, high=1.0)
-    return {
-        "kregular": {
-            "n": n,
-            "degree": _Key(int, "edges per agent", 3, low=1),
-            "mode": _Key(str, "paper: ring + chords as the paper's code", "paper", choices=("paper", "random")),
-            "relabel": _Key(bool, "random node relabelling per index (paper mode)", True),
-        },
-        "random": {
-            "n": n,
-            "p": p,
-            "symmetrise": _Key(str, "or: 1[A + A^T > 0] as the paper's code", "upper", choices=("upper", "or")),
-        },
-        "star": {"n": n},
-        "ring": {"n": _Key(int, "number of agents", low=3)},
-        "torus": {"rows": _Key(int, "grid rows", low=1), "cols": _Key(int, "grid columns", low=1)},
-        "small_world": {
-            "n": _Key(int, "number of agents", low=3),
-            "k": _Key(int, "ring neighbours before rewiring (even)", low=2),
-            "p": _Key(float, "rewiring probability", low=0.0, high=1.0),
-        },
-        "complete": {"n": n},
-    }[name]
+def generator_keys(fn: Any) -> dict[str, _SpecKey]:
+    """The keys of a registered generator: its keyword parameters but ``rng`` and ``allow_disconnected`` (given by
+    the caller), typed by their annotations (bool,
+    int, float, str, optionally ``Annotated[type, Key(...)]``), required when they have no default."""
+    hints = typing.get_type_hints(fn, include_extras=True)
+    keys = {}
+    for name, parameter in inspect.signature(fn).parameters.items():
+        if name in ("rng", "allow_disconnected") or parameter.kind in (parameter.VAR_KEYWORD, parameter.VAR_POSITIONAL):
+            continue
+        hint, key = hints.get(name, str), Key()
+        if typing.get_origin(hint) is typing.Annotated:
+            hint, *extras = typing.get_args(hint)
+            key = next((e for e in extras if isinstance(e, Key)), key)
+        if hint not in (bool, int, float, str):
+            raise TypeError(f"generator {getattr(fn, '__name__', fn)!r}: key {name!r} must be bool, int, float or str")
+        default = None if parameter.default is inspect.Parameter.empty else parameter.default
+        keys[name] = _SpecKey(hint, key, default)
+    return keys
 
 
 def _is_count(value: object) -> bool:
@@ -79,7 +86,7 @@ def _format_value(value: object) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _parse_value(name: str, key: _Key, text: str) -> tuple[Any, str | None]:
+def _parse_value(name: str, key: _SpecKey, text: str) -> tuple[Any, str | None]:
     """Parse one value; return (value, None) or (None, problem)."""
     value: Any
     try:
@@ -93,45 +100,27 @@ def _parse_value(name: str, key: _Key, text: str) -> tuple[Any, str | None]:
         return None, f"{name}={text!r} is not of the right type; expected {key.describe(name)}"
     if key.kind is float and not math.isfinite(value):
         return None, f"{name}={text!r} must be finite"
-    if key.choices and value not in key.choices:
-        return None, f"{name}={text!r} is not one of {', '.join(key.choices)}"
-    if (key.low is not None and value < key.low) or (key.high is not None and value > key.high):
+    if key.key.choices and value not in key.key.choices:
+        return None, f"{name}={text!r} is not one of {', '.join(key.key.choices)}"
+    low, high = key.key.low, key.key.high
+    if (low is not None and value < low) or (high is not None and value > high):
         return None, f"{name}={text!r} is out of range; expected {key.describe(name)}"
     return value, None
-
-
-def _cross_key_problems(name: str, params: dict[str, Any]) -> list[str]:
-    """Problems that involve several keys (each checked only when its keys parsed)."""
-    n, degree, k = params.get("n"), params.get("degree"), params.get("k")
-    problems = []
-    if name == "kregular" and n is not None and degree is not None:
-        if params.get("mode") == "random" and (degree >= n or (n * degree) % 2):
-            problems.append(f"mode=random needs degree < n and n*degree even (got n={n}, degree={degree})")
-        elif (n * degree) % 2:  # no graph on n agents has every degree odd when n is odd (handshake lemma)
-            problems.append(
-                f"no graph on n={n} agents has degree {degree} everywhere: n*degree must be even "
-                f"(fix: n={n + 1} or degree={degree + 1})"
-            )
-        # paper mode: circulant offsets 1..degree//2 and (odd degree) the chord offset n//2+1 must differ
-        min_n = degree + 2 if degree % 2 else degree + 1
-        if params.get("mode") == "paper" and n < min_n:
-            problems.append(f"mode=paper with degree={degree} needs n >= {min_n} (got n={n})")
-    if name == "small_world" and n is not None and k is not None and (k % 2 or k >= n):
-        problems.append(f"k={k} must be even and < n={n} (each agent joins k/2 ring neighbours on each side)")
-    if name == "torus" and params.get("rows", 2) * params.get("cols", 2) < 2:
-        problems.append("torus needs rows*cols >= 2 agents")
-    return problems
 
 
 def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
     """Split ``"NAME:key=value,..."`` into the generator name and typed parameters (defaults filled)."""
     name, _, body = spec.partition(":")
     name = name.strip()
-    if name not in GENERATORS:
+    if name not in TOPOLOGIES:
         files = ", ".join(GRAPH_FILE_SUFFIXES)
-        problem = f"unknown generator {name!r}; valid: {', '.join(GENERATORS)}; or give a graph file ({files})"
+        problem = (
+            f"unknown generator {name!r}; registered: {', '.join(TOPOLOGIES.names())} (a plugin in run.plugins can "
+            f"register more); or give a graph file ({files})"
+        )
         raise InputError([problem], source=spec)
-    keys = _generator_keys(name)
+    generator = TOPOLOGIES.get(name)
+    keys = generator_keys(generator)
     problems: list[str] = []
     raw: dict[str, str] = {}
     for item in (part.strip() for part in body.split(",")):
@@ -158,7 +147,8 @@ def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             problems.append(f"missing key {key_name!r} ({spec_key.help})")
         else:
             params[key_name] = spec_key.default
-    problems += _cross_key_problems(name, params)
+    if not problems and hasattr(generator, "check"):  # problems of several keys together
+        problems += generator.check(**params)
     if problems:
         problems.append(f"valid keys for {name}: " + "; ".join(k.describe(n) for n, k in keys.items()))
         raise InputError(problems, source=spec)
@@ -176,7 +166,7 @@ def _is_generator_spec(spec: str) -> bool:
     if Path(spec).exists():
         return False
     name = spec.partition(":")[0].strip()
-    if name in GENERATORS:
+    if name in TOPOLOGIES:
         return True
     return (
         ":" in spec

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import os
 import pickle
+import re
 import struct
 import subprocess
 import sys
@@ -434,7 +435,7 @@ def test_validate_data_spec_names_every_bad_field() -> None:
         alpha=0.0,
         num_train=0,
         num_heldout=-1,
-        shards_per_agent=11,
+        shards_per_agent=0,
         augmentations=("none", "blur"),
         feature_device="tpu",
     )
@@ -442,7 +443,11 @@ def test_validate_data_spec_names_every_bad_field() -> None:
     fields = {"dataset", "features", "partition", "alpha", "num_train", "num_heldout", "shards_per_agent"}
     fields |= {"augmentations", "feature_device"}
     assert len(problems) == len(fields)
-    assert {problem.split(":")[0] for problem in problems} == {f"data.{field}" for field in fields}
+    assert {re.match(r"data\.\w+", problem).group(0) for problem in problems} == {f"data.{f}" for f in fields}
+    # a registered dataset's number of classes bounds the shards per agent
+    assert validate_data_spec(DataSpec(shards_per_agent=11)) == [
+        "data.shards_per_agent: must be an integer in [1, 10], got 11"
+    ]
     assert validate_data_spec(DataSpec(augmentations=())) == [
         'data.augmentations: the list is empty; use ["none"] to disable augmentation'
     ]

@@ -18,7 +18,6 @@ import torch
 
 from surf_dist.errors import InputError
 from surf_dist.graph import (
-    GENERATORS,
     NORMALISATIONS,
     PLACEMENTS,
     HaloPlan,
@@ -33,6 +32,7 @@ from surf_dist.graph import (
     traffic_per_round,
     validate_graph,
 )
+from surf_dist.plugins import TOPOLOGIES as GENERATORS
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 
@@ -167,7 +167,7 @@ def test_every_generator_is_covered_and_deterministic():
         "small_world": "small_world:n=10,k=4,p=0.3",
         "complete": "complete:n=4",
     }
-    assert set(specs) == set(GENERATORS)
+    assert set(specs) == set(GENERATORS.names())
     for spec in specs.values():
         assert edge_set(build_nx(spec, seed=2, index=7)) == edge_set(build_nx(spec, seed=2, index=7))
 
