@@ -1,15 +1,16 @@
 """``python -m surf_dist`` and the ``surf-dist`` console script (also what torchrun runs: ``torchrun ... -m
-surf_dist train``): the allocator's settings first (``malloc``), then the command line."""
+surf_dist train``). Commands that run workers re-execute the program once with the allocator's settings
+(``runtime.malloc``) after their input has been validated, so that help and bad input answer at once; ``main``
+called from Python (``surf_dist.cli.main``) never re-executes its process."""
 
 import sys
 
-from .runtime.malloc import reexec_with_lean_malloc
-
 
 def main() -> int:
-    reexec_with_lean_malloc()
-    from .cli import main as cli_main  # after the re-execution: torch is imported once, in the final process
+    from .cli import main as cli_main
+    from .runtime import malloc
 
+    malloc.PROGRAM = True  # this process is the surf-dist program: it may re-execute itself
     return cli_main()
 
 

@@ -14,7 +14,6 @@ Compared, each against a tolerance the command line can change:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,18 +22,7 @@ import torch
 from ..errors import InputError
 from ..train import checkpoint
 from .contract import get, load_summary, summary_path, summary_problems
-
-
-@dataclass(frozen=True, kw_only=True)
-class Tolerances:
-    loss_rtol: float = 1e-4
-    """Per-step Lagrangian, relative to the larger magnitude."""
-    param_rtol: float = 1e-4
-    """Final parameters: relative L2 gap per tensor; final parameter norms: relative gap."""
-    acc_atol: float = 0.02
-    """Accuracy per layer (U-DGD) and per round (baselines), absolute."""
-    ledger_rtol: float = 0.0
-    """Logical messages and bytes, relative (0: equal)."""
+from .tolerances import Tolerances
 
 
 def _rel(x: float, y: float) -> float:
@@ -80,8 +68,9 @@ def _compare_lists(report: _Report, what: str, a: list[float], b: list[float], t
     report.check(what, max(gaps, default=0.0), tol, where)
 
 
-def compare_runs(run_a: str | Path, run_b: str | Path, tol: Tolerances = Tolerances()) -> tuple[list[str], list[str]]:
+def compare_runs(run_a: str | Path, run_b: str | Path, tol: Tolerances | None = None) -> tuple[list[str], list[str]]:
     """One line per check, and the names of the checks that failed (empty: the runs agree)."""
+    tol = tol or Tolerances()
     a, b = load_summary(run_a), load_summary(run_b)
     broken = [f"{run}: {p}" for run, summary in ((run_a, a), (run_b, b)) for p in summary_problems(summary)]
     if broken:

@@ -1,72 +1,159 @@
-"""Re-evaluating trained runs on the local backend (the oracle): ``surf-dist evaluate`` and ``sweep-async``."""
+"""Re-evaluating trained runs, on any backend: ``surf-dist evaluate`` and the sweeps (``sweep``, ``sweep-async``,
+``sweep-alpha``). The local backend is the oracle; torch ranks and Ray actors give its numbers.
+
+A run is evaluated under its own config with ``overrides`` on top (silent agents, a network, another graph or
+size, another α); a setting that would change the trained model's shape is refused, naming it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from ..comm.local import LocalMixer
-from ..config import Config, load_config, read_config, replace
+from ..config import Config, load_config, read_config
 from ..errors import InputError
 from ..rundir.atomic import write_json_atomic
-from ..rundir.costs import add_costs
-from ..train import checkpoint
-from ..train.evaluate import evaluate
-from ..train.problem import Problem
-from ..train.trainer import Trainer
+from ..rundir.summary import EvalResult
+
+# the settings that fix the shapes of U-DGD's parameters (D = (P + 1)·C from the data, the local network's input
+# D + B·(P + C), L layers of K + 1 taps, the local network and its own settings, the star's server taps)
+SHAPE_SETTINGS = (
+    "model.num_layers",
+    "model.num_hops",
+    "model.batch_size",
+    "model.hidden",
+    "model.local_update",
+    "model.params",
+    "model.variant",
+    "data.dataset",
+    "data.features",
+    "data.params",
+)
 
 
-def _trained(run: Path, overrides: list[str]) -> tuple[Config, Any]:
-    """A finished run's config (with ``overrides``, on the local backend) and its last checkpoint."""
+def trained_config(
+    run: Path, overrides: list[str] | tuple[str, ...] = (), *, backend: str | None = None, workers: int | None = None
+) -> Config:
+    """A finished run's config with ``overrides`` on top, on ``backend`` × ``workers`` (default: local, 1 worker;
+    ``--set run.backend=...`` works too). Raises InputError for a directory that holds no run, or overrides
+    that change the model's shape."""
+    if not run.exists():
+        raise InputError([f"{run}: no such directory (fix: give a run directory written by surf-dist train)"])
+    if not run.is_dir():
+        raise InputError([f"{run}: not a directory (fix: give a run directory written by surf-dist train)"])
     if not (run / "config.json").exists():
-        raise InputError([f"{run}: no config.json here (fix: give a run directory written by surf-dist train)"])
-    cfg = load_config(
-        None,
-        None,
-        overrides,
-        base=replace(read_config(run / "config.json"), run={"backend": "local", "workers": 1}),
-    )
+        raise InputError([f"{run}: not a run directory: no config.json (fix: give a directory surf-dist train wrote)"])
+    trained = read_config(run / "config.json")
+    execution = [f"run.backend={backend or 'local'}", f"run.workers={workers or 1}"]
+    cfg = load_config(None, None, [*execution, *overrides], base=trained)
+    changed = [key for key in SHAPE_SETTINGS if _get(cfg, key) != _get(trained, key)]
+    if changed:
+        raise InputError(
+            [
+                f"{key} = {_get(cfg, key)!r}: the run was trained with {_get(trained, key)!r}; evaluation cannot change "
+                "the shape of the trained model (fix: drop that --set, or train a run with it)"
+                for key in changed
+            ]
+        )
+    return cfg
+
+
+def _get(cfg: Config, dotted: str) -> Any:
+    section, name = dotted.split(".")
+    value = getattr(getattr(cfg, section), name)
+    if name == "params":  # only the chosen local network's or dataset's own settings shape the model
+        owner = cfg.model.local_update if section == "model" else cfg.data.dataset
+        return value.get(owner, {})
+    return value
+
+
+def trained_state(run: Path) -> dict[str, Any]:
+    """The parameters a finished run evaluates: its best validated ones (``train.keep_best``) or its last."""
+    from ..train import checkpoint
+
     state = checkpoint.load(run)
     if state is None:
         raise InputError([f"{run}: no usable checkpoint (fix: train the run to completion first)"])
-    return cfg, state
+    keep_best = state["config"].get("train", {}).get("keep_best", True)
+    return state["best_state"] if keep_best and state.get("best_state") is not None else state["model"]
 
 
-def _evaluate_local(cfg: Config, state: Any) -> dict[str, Any]:
-    problem = Problem(cfg)
-    trainer = Trainer(cfg, LocalMixer(problem.num_agents, semantics=cfg.failures.semantics), problem)
-    trainer.load_state(state)
-    ev = evaluate(trainer, trainer.eval_model())
-    add_costs(ev, trainer.mixer.ledger, cfg.eval.target_accuracy)
-    return ev
+def evaluate_run(
+    run: Path,
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    backend: str | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+) -> EvalResult | None:
+    """Evaluate a finished run under its config with ``overrides``, on any backend (None on torchrun ranks other
+    than 0, which take part but do not hold the result)."""
+    cfg = trained_config(run, overrides, backend=backend, workers=workers)
+    result = _run_eval(cfg, run, progress)
+    return None if result is None else EvalResult.from_dict(result)
 
 
-def reevaluate(run: Path, overrides: list[str], out: Path | None, progress: bool = True) -> Path:
-    """Evaluate a trained run again (on the local backend, the oracle), e.g. with silent agents."""
-    cfg, state = _trained(run, overrides)
-    ev = _evaluate_local(cfg, state)
+def reevaluate(
+    run: Path,
+    overrides: list[str],
+    out: Path | None,
+    *,
+    backend: str | None = None,
+    workers: int | None = None,
+    progress: bool = True,
+) -> Path | None:
+    """Evaluate a trained run again (e.g. with silent agents) and write the result (default ``RUN/evaluate.json``);
+    its path (None on torchrun ranks other than 0)."""
+    cfg = trained_config(run, overrides, backend=backend, workers=workers)
+    result = evaluate_run(run, overrides, backend=backend, workers=workers, progress=progress)
+    if result is None:
+        return None
     out = out or run / "evaluate.json"
-    write_json_atomic(out, {"run": str(run), "overrides": overrides, "backend": "local", "eval": ev})
+    record = {
+        "run": str(run),
+        "overrides": list(overrides),
+        "backend": cfg.run.backend,
+        "workers": cfg.run.workers,
+        "eval": result.to_dict(),
+    }
+    write_json_atomic(out, record)
     if progress:
-        u = ev["udgd"]
-        print("U-DGD accuracy per layer:", " ".join(f"{a:.3f}" for a in u["accuracy_per_layer"]))
-        for name, b in ev["baselines"].items():
+        u = result.udgd
+        print("U-DGD accuracy per layer:", " ".join(f"{a:.3f}" for a in u.accuracy_per_layer))
+        for name, b in result.baselines.items():
             print(
-                f"{name.upper()}: {b['accuracy_at_udgd_rounds']:.3f} @ {u['rounds']} rounds, "
-                f"{b['accuracy_at_max_rounds']:.3f} @ {b['rounds'][-1]}"
+                f"{name.upper()}: {b.accuracy_at_udgd_rounds:.3f} @ {u.rounds} rounds, "
+                f"{b.accuracy_at_max_rounds:.3f} @ {b.rounds[-1]}"
             )
     return out
 
 
-def sweep_async(runs: list[Path], counts: list[int], overrides: list[str]) -> dict[str, Any]:
+def _run_eval(cfg: Config, run: Path, progress: bool) -> dict[str, Any] | None:
+    """The run's parameters evaluated under ``cfg`` on its backend (torch is imported here, after validation)."""
+    from ..runtime.launch import run_job
+    from ..train.jobs import EvalJob
+
+    return run_job(cfg, EvalJob(trained_state(run)), progress=progress)
+
+
+def _evaluated(run: Path, overrides: list[str], execution: dict[str, Any]) -> tuple[Config, dict[str, Any]]:
+    """The config and the ``eval`` section (a dict) of one point of a sweep."""
+    cfg = trained_config(run, overrides, **execution)
+    result = _run_eval(cfg, run, False)
+    return cfg, result
+
+
+def sweep_async(runs: list[Path], counts: list[int], overrides: list[str], **execution: Any) -> dict[str, Any]:
     """Final U-DGD accuracy (mean ± std over meta-test tasks) vs silent agents per layer, per run."""
     result: dict[str, Any] = {"counts": counts, "runs": {}}
     print(f"{'run':<32} " + " ".join(f"{c:>12}" for c in counts))
     for run in runs:
         rows = []
         for c in counts:
-            cfg, state = _trained(run, [*overrides, f"failures.num_async={c}", "eval.baselines=[]"])
-            u = _evaluate_local(cfg, state)["udgd"]
+            cfg, ev = _evaluated(run, [*overrides, f"failures.num_async={c}", "eval.baselines=[]"], execution)
+            if ev is None:  # a torchrun rank other than 0: it took part, rank 0 holds the result
+                continue
+            u = ev["udgd"]
             rows.append(
                 {
                     "num_async": c,
@@ -80,15 +167,16 @@ def sweep_async(runs: list[Path], counts: list[int], overrides: list[str]) -> di
     return result
 
 
-def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str]) -> dict[str, Any]:
+def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str], **execution: Any) -> dict[str, Any]:
     """U-DGD's final accuracy and simulated seconds, and every baseline's at U-DGD's rounds and at its last
     round, for each value of one setting (e.g. ``network.deadline_ms``), per run; printed as a table."""
     result: dict[str, Any] = {"key": key, "values": values, "runs": {}}
     for run in runs:
         rows = []
         for value in values:
-            cfg, state = _trained(run, [*overrides, f"{key}={value}"])
-            ev = _evaluate_local(cfg, state)
+            cfg, ev = _evaluated(run, [*overrides, f"{key}={value}"], execution)
+            if ev is None:  # a torchrun rank other than 0: it took part, rank 0 holds the result
+                continue
             u = ev["udgd"]
             row: dict[str, Any] = {
                 "value": value,
@@ -119,15 +207,18 @@ def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str]) -
     return result
 
 
-def sweep_alpha(run: Path, alphas: list[float], overrides: list[str], progress: bool = True) -> dict[str, Any]:
+def sweep_alpha(
+    run: Path, alphas: list[float], overrides: list[str], progress: bool = True, **execution: Any
+) -> dict[str, Any]:
     """Figure 3: one trained run applied, without retraining, to meta-test tasks of other Dirichlet α
     (``data.alpha``); the baselines are re-run per α with the run's step sizes. Per α: U-DGD's final
     accuracy (mean and std over the tasks, and per layer) and each baseline's at K·L and at the last round."""
     rows = []
     rounds = [0, 0]
     for alpha in alphas:
-        cfg, state = _trained(run, [*overrides, f"data.alpha={alpha}"])
-        ev = _evaluate_local(cfg, state)
+        cfg, ev = _evaluated(run, [*overrides, f"data.alpha={alpha}"], execution)
+        if ev is None:  # a torchrun rank other than 0: it took part, rank 0 holds the result
+            continue
         u = ev["udgd"]
         rows.append(
             {

@@ -1,6 +1,7 @@
 """Tuning the baselines' step sizes on meta-validation tasks (``surf-dist tune-baselines``).
 
-Each method of ``eval.baselines`` runs with every step size of a grid (its ``tunable`` settings) on the ``data.num_meta_val`` meta-validation tasks, never on meta-test; the step with the best mean
+Each method of ``eval.baselines`` runs with every step size of a grid (its ``tunable`` settings) on the
+``data.num_meta_val`` meta-validation tasks, never on meta-test, on the configured backend; the step with the best mean
 held-out accuracy after the last round (``eval.rounds_factor`` × K·L rounds, the comparison point against
 U-DGD) is chosen. All the baselines take one step size each from the same grid (default {0.1, 0.3, 1, 3},
 the sweep that set the digits defaults); a best step at the edge of the grid is flagged, so the grid can be
@@ -11,12 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..comm.local import LocalMixer
 from ..config import Config, replace
 from ..plugins import METHODS
-from ..train.evaluate import evaluate
-from ..train.problem import Problem
-from ..train.trainer import Trainer
+from ..runtime.launch import run_job
+from ..train.jobs import EvalJob
 
 DEFAULT_GRID = (0.1, 0.3, 1.0, 3.0)
 
@@ -29,7 +28,6 @@ def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progr
     ``at_edge`` (baselines whose best step is the smallest or largest of the grid) and ``settings`` (the
     ``--set`` lines that apply the choice).
     """
-    problem = Problem(cfg)
     result: dict[str, Any] = {"grid": list(grid), "accuracy": {name: [] for name in cfg.eval.baselines}}
     for step in grid:
         params = {
@@ -37,9 +35,9 @@ def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progr
             for name in cfg.eval.baselines
         }
         c = replace(cfg, eval={"split": "meta-val", "params": {**cfg.eval.params, **params}})
-        # one Problem for the whole grid (it reads only topology and data settings): features load once
-        trainer = Trainer(c, LocalMixer(problem.num_agents, semantics=c.failures.semantics), problem)
-        ev = evaluate(trainer, trainer.model)
+        ev = run_job(c, EvalJob(), progress=False)
+        if ev is None:  # a torchrun rank other than 0: it took part, rank 0 holds the result
+            continue
         result["num_tasks"] = ev["num_tasks"]
         result["rounds"] = [ev["udgd"]["rounds"], c.eval.rounds_factor * ev["udgd"]["rounds"]]
         for name, b in ev["baselines"].items():

@@ -16,6 +16,7 @@ import torch
 
 from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator
+from .ledger import Ledger
 from .mixer import Mixer
 from .operator import RowsOperator
 
@@ -39,9 +40,21 @@ class _RecordedShift(torch.autograd.Function):
 class LocalMixer(Mixer):
     """All n agents in this process (worker 0 of 1)."""
 
-    def __init__(self, num_agents: int, *, semantics: str = "zero", device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        num_agents: int,
+        *,
+        semantics: str = "zero",
+        device: torch.device | str = "cpu",
+        ledger: Ledger | None = None,
+    ) -> None:
         super().__init__(
-            agents=np.arange(num_agents), num_agents=num_agents, rank=0, num_workers=1, semantics=semantics
+            agents=np.arange(num_agents),
+            num_agents=num_agents,
+            rank=0,
+            num_workers=1,
+            semantics=semantics,
+            ledger=ledger,
         )
         self.device = torch.device(device)
         self._shift: ShiftOperator | None = None

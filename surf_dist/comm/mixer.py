@@ -33,24 +33,33 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.options import SEMANTICS
 from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator
 from .ledger import Ledger
-
-SEMANTICS = ("zero", "stale")
 
 
 class Mixer(ABC):
     """Abstract seam; see the module docstring. ``x_AD``: hosted agents × model dimension."""
 
-    def __init__(self, *, agents: np.ndarray, num_agents: int, rank: int, num_workers: int, semantics: str = "zero"):
+    def __init__(
+        self,
+        *,
+        agents: np.ndarray,
+        num_agents: int,
+        rank: int,
+        num_workers: int,
+        semantics: str = "zero",
+        ledger: Ledger | None = None,
+    ):
         if semantics not in SEMANTICS:
             raise ValueError(f"unknown failure semantics {semantics!r}; use one of {SEMANTICS}")
         self.num_agents = num_agents
         self.rank = rank
         self.num_workers = num_workers
         self.semantics = semantics
-        self.ledger = Ledger(num_agents)
+        # where this worker's traffic is recorded; the caller owns it (and its phase), a fresh one by default
+        self.ledger = ledger if ledger is not None else Ledger(num_agents)
         self.device = torch.device("cpu")  # where this worker's tensors live (a GPU under nccl)
         self._host(agents)
         self._stale: dict[int, torch.Tensor] = {}

@@ -26,6 +26,7 @@ from ..core.protocol import SilentAgents
 from ..errors import WorkerTimeout
 from ..graph import Graph, ShiftOperator, halo_plan
 from .grad_buckets import BUCKET_NUMEL, GradientBuckets
+from .ledger import Ledger
 from .mixer import Mixer
 from .operator import RowsOperator
 from .quiet import fd2_silenced
@@ -80,12 +81,18 @@ class TorchMixer(Mixer):
         semantics: str = "zero",
         device: torch.device | str = "cpu",
         timeout_s: float | None = None,
+        ledger: Ledger | None = None,
     ) -> None:
         rank, world = dist.get_rank(group), dist.get_world_size(group)
         if len(placement) != world:
             raise ValueError(f"placement has {len(placement)} workers but the process group has {world} ranks")
         super().__init__(
-            agents=placement[rank], num_agents=num_agents, rank=rank, num_workers=world, semantics=semantics
+            agents=placement[rank],
+            num_agents=num_agents,
+            rank=rank,
+            num_workers=world,
+            semantics=semantics,
+            ledger=ledger,
         )
         self.placement, self.group = placement, group
         self.device = torch.device(device)

@@ -11,8 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.constraints import FORMS
-from ..core.udgd import INITS, NORMALISATIONS, OUTPUTS, TAP_INITS, VARIANTS
+from ..core.options import FORMS, INITS, NORMALISATIONS, OUTPUTS, SEMANTICS, TAP_INITS, VARIANTS
 from ..data.spec import validate_data_spec
 from ..errors import InputError
 from ..graph import NORMALISATIONS as GSO
@@ -111,7 +110,7 @@ def validate_config(cfg: Config) -> list[str]:
     choice("train.constraint_form", t.constraint_form, FORMS)
     choice("eval.split", e.split, ("meta-test", "meta-val"))
     p.extend(_registered_problems(cfg))
-    choice("failures.semantics", f.semantics, ("zero", "stale"))
+    choice("failures.semantics", f.semantics, SEMANTICS)
     if f.num_async and f.async_rate:
         p.append("failures.num_async and failures.async_rate are both set: choose one")
     if 0 < f.kill_mtbf_steps < 1:

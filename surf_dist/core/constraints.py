@@ -14,9 +14,8 @@ from __future__ import annotations
 import torch
 
 from .objective import grad_per_agent
+from .options import FORMS
 from .protocol import Mixing
-
-FORMS = ("ratio", "difference")
 
 
 def local_gradient_square(w_AD: torch.Tensor, x_AMP: torch.Tensor, y_AM: torch.Tensor) -> torch.Tensor:

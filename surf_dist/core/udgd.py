@@ -28,13 +28,8 @@ from torch.utils.checkpoint import checkpoint
 
 from .constraints import local_gradient_square
 from .filters import graph_filter
+from .options import INITS, NORMALISATIONS, OUTPUTS, TAP_INITS, VARIANTS  # noqa: F401 - the names it accepts
 from .protocol import Mixing, SilentAgents
-
-OUTPUTS = ("relu", "linear")
-NORMALISATIONS = ("none", "agent-batch")
-INITS = ("default", "paper")
-TAP_INITS = ("average", "paper")
-VARIANTS = ("decentralized", "star")
 
 
 def batch_input(x_ABP: torch.Tensor, y_AB: torch.Tensor, num_classes: int) -> torch.Tensor:

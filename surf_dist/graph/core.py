@@ -9,14 +9,17 @@ Shapes: N agents, E undirected edges, 2E directed edges (both directions, the CS
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
+
+if TYPE_CHECKING:  # pragma: no cover - networkx is imported where a graph is converted (the CLI validates faster)
+    import networkx as nx
 
 
 @dataclass(frozen=True, eq=False)
@@ -51,6 +54,8 @@ class Graph:
 
     def to_networkx(self) -> nx.Graph:
         """The same graph as an ``nx.Graph`` (for small graphs: tools, tests, GraphML)."""
+        import networkx as nx
+
         graph = nx.Graph()
         graph.add_nodes_from(range(self.num_agents))
         graph.add_weighted_edges_from(zip(self.u.tolist(), self.v.tolist(), self.weight.tolist(), strict=True))
@@ -120,3 +125,9 @@ class Graph:
     def relabel(self, labels: np.ndarray) -> Graph:
         """The graph with agent i renamed ``labels[i]`` (a permutation of 0..n-1)."""
         return Graph.from_edges(self.num_agents, labels[self.u], labels[self.v], self.weight)
+
+
+def is_networkx(obj: object) -> bool:
+    """Whether ``obj`` is a networkx graph (without importing networkx: an object can be one only once it is)."""
+    nx_module = sys.modules.get("networkx")
+    return nx_module is not None and isinstance(obj, nx_module.Graph)

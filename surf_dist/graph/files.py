@@ -9,15 +9,17 @@ import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from ..errors import InputError
 from ..plugins import TOPOLOGIES
-from .core import Graph
+from .core import Graph, is_networkx
 from .spec import GRAPH_FILE_SUFFIXES
+
+if TYPE_CHECKING:  # pragma: no cover - networkx is imported where a graph is converted (the CLI validates faster)
+    import networkx as nx
 
 
 @dataclass
@@ -60,6 +62,8 @@ def _read_adjlist(text: str) -> _Records:
 
 
 def _read_graphml(path: Path) -> _Records:
+    import networkx as nx
+
     graph = nx.read_graphml(path, node_type=str)
     edges = graph.edges(keys=True, data=True) if graph.is_multigraph() else graph.edges(data=True)
     return _Records(
@@ -194,6 +198,8 @@ def load_graph_file(path: str | Path, *, directed_ok: bool = False) -> Graph:
     Raises ONE InputError naming the file and listing every problem: unreadable or unparsable file,
     ids that are not exactly 0..n-1, duplicate or asymmetric edges, bad weights, self-loops, empty graph.
     """
+    import networkx as nx
+
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in GRAPH_FILE_SUFFIXES:
@@ -228,13 +234,13 @@ def validate_graph(
     """Check a graph for a run: undirected, nodes 0..n-1, no self-loops, positive finite weights, connected
     (unless allowed), and at least one agent per worker. Raises InputError with every problem."""
     problems = []
-    if isinstance(graph, nx.Graph):
+    if is_networkx(graph):
         if graph.is_directed() or graph.is_multigraph():
             problems.append("the graph must be a simple undirected nx.Graph")
         elif graph.number_of_nodes() and set(graph.nodes) != set(range(graph.number_of_nodes())):
             problems.append("node ids must be exactly 0..n-1")
         else:
-            loops = list(nx.selfloop_edges(graph))
+            loops = [(a, b) for a, b in graph.edges() if a == b]
             if loops:
                 problems.append(f"{len(loops)} self-loops (e.g. {loops[0][0]}): the shift operator adds them")
             if any(_weight(w) is None for _, _, w in graph.edges(data="weight", default=1.0)):

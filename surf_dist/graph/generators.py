@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import networkx as nx
 import numpy as np
 
 from ..errors import InputError
 from ..plugins import TOPOLOGIES, register_topology
-from .core import Graph
+from .core import Graph, is_networkx
 from .files import load_graph_file, validate_graph
 from .spec import NUM_RANDOM_DRAWS, Key, _is_count, _is_generator_spec, _parse_spec, _spec_hash
+
+if TYPE_CHECKING:  # pragma: no cover - networkx is imported where a graph is converted (the CLI validates faster)
+    pass
 
 MAX_EDGES = 50_000_000  # a generator refuses to build more (complete:n=10000 already has 5e7)
 
@@ -109,6 +111,8 @@ def kregular(
     """Every agent of degree ``degree``: the paper's ring plus chords (98 agents of degree 3 and 2 of degree 2 at
     n = 100), relabelled per task, or a uniformly random regular graph (``mode=random``)."""
     if mode == "random":
+        import networkx as nx
+
         return Graph.from_networkx(nx.random_regular_graph(degree, n, seed=int(rng.integers(2**32))))
     u, v = _kregular_paper_edges(n, degree)
     labels = rng.permutation(n) if relabel else np.arange(n)
@@ -161,6 +165,8 @@ def small_world(
     p: Annotated[float, Key("rewiring probability", low=0.0, high=1.0)],
 ) -> Graph:
     """Watts–Strogatz: a ring of k neighbours, each edge rewired with probability p (connected draws)."""
+    import networkx as nx
+
     graph_seed = int(rng.integers(2**32))
     try:
         graph = nx.connected_watts_strogatz_graph(n, k, p, tries=NUM_RANDOM_DRAWS, seed=graph_seed)
@@ -227,7 +233,7 @@ def _as_graph(made: Any, name: str) -> Graph:
     """A generator's result (Graph, networkx graph, or (n, u, v) edge arrays) as a ``Graph``."""
     if isinstance(made, Graph):
         return made
-    if isinstance(made, nx.Graph):
+    if is_networkx(made):
         return Graph.from_networkx(made)
     if isinstance(made, tuple) and len(made) == 3:
         n, u, v = made

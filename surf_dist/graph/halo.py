@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 
 from ..errors import InputError
 from .core import Graph
 from .files import as_graph
 from .spec import _is_count
+
+if TYPE_CHECKING:  # pragma: no cover - networkx is imported where a graph is converted (the CLI validates faster)
+    import networkx as nx
 
 
 @dataclass(frozen=True, eq=False)

@@ -13,8 +13,8 @@ edges, so mincut never cuts more edges than contiguous.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import pymetis
 
@@ -22,6 +22,9 @@ from ..errors import InputError
 from .core import Graph
 from .files import as_graph
 from .spec import PLACEMENTS, _is_count
+
+if TYPE_CHECKING:  # pragma: no cover - networkx is imported where a graph is converted (the CLI validates faster)
+    import networkx as nx
 
 
 def num_cut_edges(graph: Graph, placement: list[np.ndarray]) -> int:

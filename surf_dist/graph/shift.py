@@ -14,17 +14,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
-import torch
 
 from ..errors import InputError
 from .core import Graph
 from .files import as_graph
 from .spec import NORMALISATIONS
+
+if TYPE_CHECKING:  # pragma: no cover - networkx is imported where a graph is converted (the CLI validates faster)
+    import networkx as nx
+
+if TYPE_CHECKING:  # pragma: no cover - torch is imported where a tensor is made (the CLI validates without it)
+    import torch
 
 DENSE_EIGEN_MAX = 2000  # up to this many agents spectra use a dense eigensolver, above it a sparse one (ARPACK)
 
@@ -48,9 +53,11 @@ class ShiftOperator:
     def scipy(self) -> sp.csr_array:
         return sp.csr_array((self.values, self.indices, self.indptr), shape=(self.num_agents, self.num_agents))
 
-    def to_dense(self, dtype: torch.dtype = torch.float64) -> torch.Tensor:
-        """The dense n × n tensor (small graphs only)."""
-        return torch.tensor(self.scipy().toarray(), dtype=dtype)
+    def to_dense(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """The dense n × n tensor (small graphs only; default float64)."""
+        import torch
+
+        return torch.tensor(self.scipy().toarray(), dtype=dtype or torch.float64)
 
     @cached_property
     def transposed(self) -> ShiftOperator:
@@ -102,7 +109,7 @@ def shift_matrix(graph: Graph | nx.Graph, normalisation: str = "row") -> ShiftOp
 
 
 def shift_operator(
-    graph: Graph | nx.Graph, normalisation: str = "row", *, dtype: torch.dtype = torch.float64
+    graph: Graph | nx.Graph, normalisation: str = "row", *, dtype: torch.dtype | None = None
 ) -> torch.Tensor:
     """The dense n × n shift operator (small graphs: tools, tests); equals ``shift_matrix(...).to_dense()``."""
     return shift_matrix(graph, normalisation).to_dense(dtype)
@@ -130,7 +137,7 @@ def _symmetric_similar(s: sp.csr_array) -> sp.csr_array | None:
     return None
 
 
-def _eigenvalue_moduli(shift: torch.Tensor | ShiftOperator, count: int | None = None) -> np.ndarray:
+def _eigenvalue_moduli(shift: Any, count: int | None = None) -> np.ndarray:
     """|eigenvalues| of S in descending order: all of them (dense, up to ``DENSE_EIGEN_MAX`` agents) or the
     ``count`` largest (sparse ARPACK above; ``count`` defaults to 3)."""
     s = shift.scipy() if isinstance(shift, ShiftOperator) else sp.csr_array(shift.detach().cpu().double().numpy())
@@ -147,7 +154,7 @@ def _eigenvalue_moduli(shift: torch.Tensor | ShiftOperator, count: int | None = 
     return np.sort(np.abs(values))[::-1]
 
 
-def spectral_gap(S: torch.Tensor | ShiftOperator) -> float:  # noqa: N803 (S is the paper's name)
+def spectral_gap(S: Any) -> float:  # noqa: N803 (S is the paper's name)
     """1 - |lambda_2|, where |lambda_2| is the second largest eigenvalue modulus of S (0 for one agent).
 
     A small gap means slow mixing: the paper's 3-regular row-normalised S has |lambda_2| ~ 0.996.

@@ -16,22 +16,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..plugins import TOPOLOGIES
+from ..plugins.params import Key
 
 NORMALISATIONS: tuple[str, ...] = ("row", "spectral", "metropolis")
 PLACEMENTS: tuple[str, ...] = ("contiguous", "mincut")
 EDGE_LIST_SUFFIXES: tuple[str, ...] = (".txt", ".edges", ".edgelist")
 GRAPH_FILE_SUFFIXES: tuple[str, ...] = (*EDGE_LIST_SUFFIXES, ".adjlist", ".graphml", ".json")
 NUM_RANDOM_DRAWS = 20  # draws of a random generator before giving up on a connected graph
-
-
-@dataclass(frozen=True)
-class Key:
-    """Bounds, choices and help of one key of a graph generator: ``n: Annotated[int, Key("agents", low=2)]``."""
-
-    help: str = ""
-    low: float | None = None
-    high: float | None = None
-    choices: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

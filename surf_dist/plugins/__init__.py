@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .load import load_plugins, plugin_sources
-from .params import NoParams, param
+from .params import Key, NoParams, param
 from .registry import Registry
 
 T = TypeVar("T")
@@ -54,6 +54,7 @@ __all__ = [
     "LOCAL_UPDATES",
     "METHODS",
     "TOPOLOGIES",
+    "Key",
     "NoParams",
     "Registry",
     "load_plugins",

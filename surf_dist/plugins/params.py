@@ -19,6 +19,16 @@ from typing import Any
 Range = tuple[float | None, float | None, bool, bool]  # (low, high, low included, high included); None: open
 
 
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """Bounds, choices and help of one key of a graph generator: ``n: Annotated[int, Key("agents", low=2)]``."""
+
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class NoParams:
     """A registered object without settings of its own."""

@@ -16,8 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 from ..runtime.interrupts import critical
 
 
@@ -67,4 +65,6 @@ def write_json_atomic(path: str | Path, obj: Any) -> Path:
 
 
 def torch_save_atomic(path: str | Path, obj: Any) -> Path:
+    import torch  # only where a checkpoint is written: the CLI's parsing and validation import no torch
+
     return write_atomic(path, lambda fh: torch.save(obj, fh))

@@ -1,7 +1,7 @@
 """What each method's accuracy costs: agent bytes from the ledger, simulated seconds from the network model,
 and the cost of reaching a target accuracy.
 
-``add_costs`` extends the ``eval`` section of a summary with, for U-DGD and every baseline,
+``with_costs`` gives the ``eval`` section of a summary, for U-DGD and every baseline,
 ``agent_bytes`` (the agents' logical bytes after 0, 1, ... layers or rounds, mean per meta-test task, aligned
 with ``accuracy_per_layer`` / ``accuracy``) and ``to_target`` (the first layer or round whose mean accuracy
 reaches ``eval.target_accuracy``: its rounds, simulated seconds and agent bytes; null when never reached).
@@ -9,11 +9,13 @@ reaches ``eval.target_accuracy``: its rounds, simulated seconds and agent bytes;
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
 
 from ..comm.ledger import Ledger
+from .summary import EvalResult
 
 
 def _cumulative(per_layer: dict[int, int], num_points: int, num_tasks: int) -> list[float]:
@@ -32,13 +34,19 @@ def to_target(
     return None
 
 
-def add_costs(ev: dict[str, Any], ledger: Ledger, target: float) -> None:
-    """Add ``agent_bytes`` and ``to_target`` to U-DGD and every baseline of ``ev`` (in place)."""
-    num_tasks = ev["num_tasks"]
-    u = ev["udgd"]
-    u["agent_bytes"] = _cumulative(ledger.per_layer("eval/udgd"), len(u["accuracy_per_layer"]), num_tasks)
-    u["to_target"] = to_target(u["accuracy_per_layer"], u["rounds_per_layer"], u["time_s"], u["agent_bytes"], target)
-    for name, b in ev["baselines"].items():
-        b["agent_bytes"] = _cumulative(ledger.per_layer(f"eval/{name}"), len(b["accuracy"]), num_tasks)
-        b["to_target"] = to_target(b["accuracy"], b["rounds"], b["time_s"], b["agent_bytes"], target)
-    ev["target_accuracy"] = target
+def with_costs(ev: EvalResult, ledger: Ledger, target: float) -> EvalResult:
+    """``ev`` with ``agent_bytes`` (from the ledger's eval phases) and ``to_target`` for U-DGD and every method."""
+    num_tasks, u = ev.num_tasks, ev.udgd
+    u_bytes = _cumulative(ledger.per_layer("eval/udgd"), len(u.accuracy_per_layer), num_tasks)
+    udgd = dataclasses.replace(
+        u,
+        agent_bytes=u_bytes,
+        to_target=to_target(u.accuracy_per_layer, u.rounds_per_layer, u.time_s, u_bytes, target),
+    )
+    baselines = {}
+    for name, b in ev.baselines.items():
+        b_bytes = _cumulative(ledger.per_layer(f"eval/{name}"), len(b.accuracy), num_tasks)
+        baselines[name] = dataclasses.replace(
+            b, agent_bytes=b_bytes, to_target=to_target(b.accuracy, b.rounds, b.time_s, b_bytes, target)
+        )
+    return dataclasses.replace(ev, udgd=udgd, baselines=baselines, target_accuracy=target)

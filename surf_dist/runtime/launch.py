@@ -1,4 +1,5 @@
-"""``surf-dist train``: the run directory, then the configured backend.
+"""Jobs on the configured backend: ``launch`` (``surf-dist train``: the run directory, then the job) and ``run_job``
+(any job without a run directory, e.g. an evaluation).
 
 * ``local``: one process, ``LocalMixer`` (the oracle). With process kills configured, the run goes to a
   forked child that the supervisor restarts from the last checkpoint (``failures.max_restarts``).
@@ -9,30 +10,34 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..comm.ledger import Ledger
 from ..comm.local import LocalMixer
 from ..config import Config, read_config
 from ..errors import InputError
+from ..train.jobs import Job, TrainJob
 from ..train.problem import Problem
-from ..train.session import run_worker
 from .preflight import check_backend, check_data, prepare_run_dir, remove_failed_run_dir, under_torchrun
 from .ray_driver import run_ray
 from .supervisor import ForkedGroup, supervise
 from .torch_launch import run_torch
 
 
-def run_local(cfg: Config, out: Path | None, progress: bool = True) -> dict[str, Any] | None:
-    """The whole run in this process; the summary."""
+def run_local(cfg: Config, out: Path | None, progress: bool = True, job: Job | None = None) -> Any:
+    """``job`` (default: train) with every agent in this process; its result."""
     problem = Problem(cfg)
-    mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics, device=cfg.run.device)
-    return run_worker(cfg, mixer, problem, out, progress=progress, backend="local")
+    ledger = Ledger(problem.num_agents)
+    mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics, device=cfg.run.device, ledger=ledger)
+    return (job or TrainJob())(cfg, mixer, problem, out, progress=progress, backend="local")
 
 
-def launch(cfg: Config, out: Path, progress: bool = True) -> None:
-    """Run ``train`` on the configured backend; the run directory gets config, metrics, summary.
+def launch(cfg: Config, out: Path, progress: bool = True) -> dict[str, Any] | None:
+    """Run ``train`` on the configured backend; the run directory gets config, metrics, summary. The summary
+    (None on torchrun ranks other than 0).
 
     Input is checked before any worker starts (``preflight``). A run that fails in a directory made here
     and leaves no checkpoint removes that directory; an interrupted one keeps it for the rerun."""
@@ -41,7 +46,7 @@ def launch(cfg: Config, out: Path, progress: bool = True) -> None:
     made = prepare_run_dir(out)
     try:
         _check_run_dir(cfg, out)
-        _run(cfg, out, progress)
+        return _run(cfg, out, progress)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -50,27 +55,43 @@ def launch(cfg: Config, out: Path, progress: bool = True) -> None:
         raise
 
 
-def _run(cfg: Config, out: Path, progress: bool) -> None:
+def run_job(cfg: Config, job: Job, *, progress: bool = True) -> Any:
+    """Any job (e.g. ``EvalJob``) on the configured backend, without a run directory; the coordinator's result
+    (None on torchrun ranks other than 0). Input is checked before any worker starts."""
+    check_backend(cfg)
+    check_data(cfg)
+    backend = cfg.run.backend
+    if backend == "torch":
+        return run_torch(cfg, None, progress=progress, job=job)
+    if backend == "ray":
+        return run_ray(cfg, None, progress=progress, job=job)
+    return run_local(cfg, None, progress, job)
+
+
+def _run(cfg: Config, out: Path, progress: bool) -> dict[str, Any] | None:
     backend = cfg.run.backend
     kills = bool(cfg.failures.kill or cfg.failures.kill_mtbf_steps)
     if backend == "local":
-        if kills:
-            target = partial(_run_local_child, cfg=cfg, out=out, progress=progress)
-            supervise(
-                lambda attempt: ForkedGroup(target, 1, worker_name="worker process"),
-                max_restarts=cfg.failures.max_restarts,
-                run_dir=out,
-            )
-        else:
-            run_local(cfg, out, progress)
-    elif backend == "torch":
-        run_torch(cfg, out, progress=progress)
-    elif backend == "ray":
-        run_ray(cfg, out, progress=progress)
+        if not kills:
+            return run_local(cfg, out, progress)
+        target = partial(_run_local_child, cfg=cfg, out=out, progress=progress)
+        supervise(
+            lambda attempt: ForkedGroup(target, 1, worker_name="worker process"),
+            max_restarts=cfg.failures.max_restarts,
+            run_dir=out,
+        )
+        return read_summary(out)
+    if backend == "torch":
+        return run_torch(cfg, out, progress=progress)
+    return run_ray(cfg, out, progress=progress)
 
 
 def _run_local_child(rank: int, cfg: Config, out: Path, progress: bool) -> None:
     run_local(cfg, out, progress)  # the summary stays in the run directory
+
+
+def read_summary(out: Path) -> dict[str, Any]:
+    return json.loads((out / "summary.json").read_text())
 
 
 def _check_run_dir(cfg: Config, out: Path) -> None:

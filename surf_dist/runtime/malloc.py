@@ -19,6 +19,7 @@ import os
 import sys
 
 TUNABLES = "glibc.malloc.mmap_threshold=8388608:glibc.malloc.hugetlb=1"
+PROGRAM = False  # set by the entry point (``surf_dist.__main__``): only the program itself re-executes
 
 
 def lean_env(env: dict[str, str] | None = None) -> dict[str, str]:
@@ -32,7 +33,7 @@ def lean_env(env: dict[str, str] | None = None) -> dict[str, str]:
 def reexec_with_lean_malloc() -> None:
     """Re-execute ``python -m surf_dist ARGS`` with the tunables (once; same PID, so torchrun still sees it)."""
     env = lean_env()
-    if env.get("GLIBC_TUNABLES") == os.environ.get("GLIBC_TUNABLES"):
+    if not PROGRAM or env.get("GLIBC_TUNABLES") == os.environ.get("GLIBC_TUNABLES"):
         return
     sys.stdout.flush()
     sys.stderr.flush()

@@ -33,7 +33,9 @@ import torch.distributed as dist
 
 from ..config import Config
 from ..errors import InputError, RunFailed, WorkerTimeout
+from ..plugins import load_plugins, plugin_sources
 from ..rundir.outputs import table
+from ..train.jobs import Job, TrainJob
 from .interrupts import keep_handlers
 from .supervisor import Failure, Group, Outcome, supervise
 from .torch_launch import init_process_group, torch_worker, worker_problem
@@ -76,20 +78,31 @@ class RayWorker:
         return ray.util.get_node_ip_address(), port
 
     def run(
-        self, cfg: Config, out: str | None, rank: int, world_size: int, init_method: str, cwd: str | None
-    ) -> dict[str, Any] | None:
-        """Train and evaluate as rank ``rank``; the coordinator (rank 0) returns the summary."""
+        self,
+        cfg: Config,
+        out: str | None,
+        rank: int,
+        world_size: int,
+        init_method: str,
+        cwd: str | None,
+        job: Job,
+        plugin_sources: dict[str, str],
+    ) -> Any:
+        """``job`` as rank ``rank``; the coordinator (rank 0) returns its result."""
         if cwd is not None and os.path.isdir(cwd):
             os.chdir(cwd)  # relative paths in the config (graph files, traces, data roots) mean the driver's
+        problems = load_plugins(cfg.run.plugins, sources=plugin_sources)  # before anything reads a registry
+        if problems:
+            raise InputError(problems)
         torch.set_num_threads(cfg.run.threads_per_worker or 1)  # Ray packs actors onto cores: one thread each
         problem = worker_problem(cfg)  # bad data ends every actor here, before its peers wait for it
         init_process_group(cfg.run, rank=rank, world_size=world_size, init_method=init_method)
-        summary = torch_worker(
-            cfg, None if out is None else Path(out), progress=False, backend_name="ray", problem=problem
+        result = torch_worker(
+            cfg, None if out is None else Path(out), progress=False, backend_name="ray", problem=problem, job=job
         )
         # only after success: a group with a dead or hung peer may block here, and the driver kills us anyway
         dist.destroy_process_group()
-        return summary
+        return result
 
 
 class _NotTokenDefault(logging.Filter):
@@ -216,8 +229,9 @@ class RayGroup(Group):
 
     worker_name = "Ray actor"
 
-    def __init__(self, ray: Any, cfg: Config, out: str | None, attempt: int, progress: bool) -> None:
+    def __init__(self, ray: Any, cfg: Config, out: str | None, attempt: int, progress: bool, job: Job) -> None:
         self.ray, self.cfg, self.out, self.attempt, self.progress = ray, cfg, out, attempt, progress
+        self.job, self.plugin_sources = job, plugin_sources(cfg.run.plugins)
         self.num_workers = cfg.run.workers
         self.actors: list[Any] = []
         self.refs: list[Any] = []
@@ -232,7 +246,16 @@ class RayGroup(Group):
                 file=sys.stderr,
             )
         self.refs = [
-            a.run.remote(self.cfg, self.out, r, self.num_workers, f"tcp://{ip}:{port}", os.getcwd())
+            a.run.remote(
+                self.cfg,
+                self.out,
+                r,
+                self.num_workers,
+                f"tcp://{ip}:{port}",
+                os.getcwd(),
+                self.job,
+                self.plugin_sources,
+            )
             for r, a in enumerate(self.actors)
         ]
 
@@ -279,8 +302,8 @@ class RayGroup(Group):
         _kill(self.ray, self.actors)  # survivors may be blocked in a collective with a dead peer: do not wait
 
 
-def run_ray(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str, Any] | None:
-    """Train and evaluate on ``run.workers`` Ray actors; returns the summary (the coordinator's).
+def run_ray(cfg: Config, out: Path | None, *, progress: bool = True, job: Job | None = None) -> Any:
+    """``job`` (default: train) on ``run.workers`` Ray actors; its result (the coordinator's).
 
     Joins ``run.ray_address`` (else ``RAY_ADDRESS``) or starts a local Ray, and stops only a Ray it
     started. Raises ``RayBackendError`` when Ray is missing or unreachable and ``RunFailed`` when the
@@ -292,15 +315,15 @@ def run_ray(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str
         _check_resources(ray, cfg)
         out_s = None if out is None else str(Path(out).resolve())
         results = supervise(
-            lambda attempt: RayGroup(ray, cfg, out_s, attempt, progress),
+            lambda attempt: RayGroup(ray, cfg, out_s, attempt, progress, job or TrainJob()),
             max_restarts=cfg.failures.max_restarts,
             what="the Ray run",
             run_dir=out,
         )
-        summary = results[0]
-        if progress and summary is not None:
-            print(table(summary))
-        return summary
+        result = results[0]
+        if progress and job is None and result is not None:
+            print(table(result))
+        return result
     finally:
         if started:
             ray.shutdown()

@@ -4,11 +4,12 @@ that ``supervise`` restarts from the last checkpoint when one dies (as torchrun 
 A rank first builds its ``Problem`` and loads the data (``worker_problem``): bad input found there ends every
 rank before the rendezvous, with exit 2 and no peer left waiting. Then it joins the default process group
 (gloo on CPU, nccl on GPUs), builds its ``TorchMixer`` for the placement of the problem's agents, and runs
-the same job as every backend (``session.run_worker``).
+the same job as every backend (``train.jobs``: ``TrainJob``, ``EvalJob``).
 """
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import os
 import sys
@@ -19,10 +20,11 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
+from ..comm.ledger import Ledger
 from ..comm.torch_mixer import TorchMixer
 from ..config import Config, RunConfig, replace
+from ..train.jobs import Job, TrainJob
 from ..train.problem import Problem
-from ..train.session import run_worker
 from .preflight import under_torchrun
 from .supervisor import ForkedGroup, free_port, supervise
 
@@ -60,6 +62,7 @@ def build_mixer(cfg: Config, problem: Problem) -> TorchMixer:
     return TorchMixer(
         placement=problem.placement(dist.get_world_size()),
         num_agents=problem.num_agents,
+        ledger=Ledger(problem.num_agents),
         semantics=cfg.failures.semantics,
         device=device,
         timeout_s=cfg.run.timeout_s,
@@ -75,12 +78,18 @@ def worker_problem(cfg: Config) -> Problem:
 
 
 def torch_worker(
-    cfg: Config, out: Path | None, progress: bool, backend_name: str = "torch", problem: Problem | None = None
-) -> dict[str, Any] | None:
-    """The body of one rank once the process group exists; the coordinator returns the summary."""
+    cfg: Config,
+    out: Path | None,
+    progress: bool,
+    backend_name: str = "torch",
+    problem: Problem | None = None,
+    job: Job | None = None,
+) -> Any:
+    """The body of one rank once the process group exists: ``job`` (default: train); the coordinator's result."""
     problem = problem or Problem(cfg)
     mixer = build_mixer(cfg, problem)
-    return run_worker(cfg, mixer, problem, out, progress=progress and mixer.is_coordinator, backend=backend_name)
+    job = job or TrainJob()
+    return job(cfg, mixer, problem, out, progress=progress and mixer.is_coordinator, backend=backend_name)
 
 
 def forked_rank_threads(cfg: Config) -> int:
@@ -94,18 +103,25 @@ def join_forked_group(cfg: Config, rank: int, port: int) -> None:
     init_process_group(cfg.run, rank=rank, world_size=cfg.run.workers, init_method=f"tcp://127.0.0.1:{port}")
 
 
-def _forked_rank(rank: int, cfg: Config, out: Path | None, port: int, progress: bool) -> dict[str, Any] | None:
+def _forked_rank(rank: int, cfg: Config, out: Path | None, port: int, progress: bool, job: Job) -> Any:
     torch.set_num_threads(forked_rank_threads(cfg))  # before the first tensor operation of the fork
     problem = worker_problem(cfg)
     join_forked_group(cfg, rank, port)
-    summary = torch_worker(cfg, out, progress, problem=problem)
+    result = torch_worker(cfg, out, progress, problem=problem, job=job)
     dist.destroy_process_group()
-    return summary
+    return result
 
 
-def run_torch(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[str, Any] | None:
-    """Under torchrun: this process is one rank. Otherwise fork ``run.workers`` local ranks and supervise
-    them; the coordinator's summary."""
+def _destroy_group() -> None:
+    """At exit of a torchrun rank: leave the process group cleanly (its threads joined before the interpreter goes)."""
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def run_torch(cfg: Config, out: Path | None, *, progress: bool = True, job: Job | None = None) -> Any:
+    """``job`` (default: train) on the torch backend. Under torchrun: this process is one rank. Otherwise fork
+    ``run.workers`` local ranks and supervise them. The coordinator's result (None on other torchrun ranks)."""
+    job = job or TrainJob()
     if under_torchrun():
         world = int(os.environ["WORLD_SIZE"])
         if cfg.run.workers not in (1, world):
@@ -114,14 +130,13 @@ def run_torch(cfg: Config, out: Path | None, *, progress: bool = True) -> dict[s
         if cfg.run.threads_per_worker:
             torch.set_num_threads(cfg.run.threads_per_worker)
         problem = worker_problem(cfg)
-        init_process_group(cfg.run)
-        try:
-            return torch_worker(cfg, out, progress, problem=problem)
-        finally:
-            dist.destroy_process_group()
+        if not dist.is_initialized():  # one group per torchrun process, however many jobs it runs (a sweep)
+            init_process_group(cfg.run)
+            atexit.register(_destroy_group)
+        return torch_worker(cfg, out, progress, problem=problem, job=job)
 
     def group(attempt: int) -> ForkedGroup:
-        target = partial(_forked_rank, cfg=cfg, out=out, port=free_port(), progress=progress)
+        target = partial(_forked_rank, cfg=cfg, out=out, port=free_port(), progress=progress, job=job)
         return ForkedGroup(target, cfg.run.workers)
 
     results = supervise(group, max_restarts=cfg.failures.max_restarts, what="the torch run", run_dir=out)

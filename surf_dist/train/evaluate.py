@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from ..config.validate import method_params
 from ..core.constraints import descent_slacks
@@ -21,6 +22,7 @@ from ..core.rounds import run_method
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
 from ..plugins import METHODS
+from ..rundir.summary import EvalResult, MethodResult, UDGDResult
 from .exchanges import Exchanges
 from .timing import LateOrSilent, exchange_seconds, pass_seconds
 from .trainer import Trainer
@@ -160,8 +162,9 @@ def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
     return t.mean(dim=0).tolist(), std.tolist()
 
 
-def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
-    """``eval`` section of the summary (identical on every worker)."""
+def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalResult:
+    """The ``eval`` section of the summary, without its costs (``rundir.costs.with_costs``); the same on every
+    worker."""
     cfg, mixer = trainer.cfg, trainer.mixer
     e, f = cfg.eval, cfg.failures
     num_rounds_udgd = cfg.model.num_hops * cfg.model.num_layers
@@ -174,6 +177,14 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
     model.eval()
     phase = _PHASES[e.split]
     num_tasks = cfg.data.num_meta_test if e.split == "meta-test" else cfg.data.num_meta_val
+    bar = tqdm(
+        total=num_tasks,
+        desc=f"evaluate ({e.split})",
+        unit="task",
+        dynamic_ncols=True,
+        mininterval=1.0,
+        disable=not (progress and mixer.is_coordinator),
+    )
     for t in range(num_tasks):
         task = trainer.prepare(e.split, t)
         with mixer.ledger.in_phase("eval/udgd"):
@@ -191,36 +202,38 @@ def evaluate(trainer: Trainer, model: UDGD) -> dict[str, Any]:
             curves[name].append(curve)
             seconds[name].append(timed[0])
             misses[name].append(timed[1])
+        bar.update(1)
+    bar.close()
     acc, acc_std = _mean_std(per_task["accuracy"])
     loss, loss_std = _mean_std(per_task["loss"])
     grad_norm, _ = _mean_std(per_task["grad_norm"])
     slack, _ = _mean_std(per_task["slack"])
     violations = [sum(1 for row in per_task["slack"] if row[layer] > 0) for layer in range(cfg.model.num_layers)]
-    udgd = {
-        "accuracy_per_layer": acc,
-        "accuracy_std_per_layer": acc_std,
-        "loss_per_layer": loss,
-        "loss_std_per_layer": loss_std,
-        "grad_norm_per_layer": grad_norm,
-        "slack_per_layer": slack,
-        "violations_per_layer": violations,
-        "rounds": num_rounds_udgd,
-        "rounds_per_layer": [cfg.model.num_hops * layer for layer in range(cfg.model.num_layers + 1)],
-        "final_accuracy": acc[-1],
-        "silent_agent_layers": silent_total,
-        "time_s": _elapsed(seconds["udgd"]),
-        "deadline_misses_per_layer": np.sum(misses["udgd"], axis=0).tolist(),
-    }
+    udgd = UDGDResult(
+        accuracy_per_layer=acc,
+        accuracy_std_per_layer=acc_std,
+        loss_per_layer=loss,
+        loss_std_per_layer=loss_std,
+        grad_norm_per_layer=grad_norm,
+        slack_per_layer=slack,
+        violations_per_layer=violations,
+        rounds=num_rounds_udgd,
+        rounds_per_layer=[cfg.model.num_hops * layer for layer in range(cfg.model.num_layers + 1)],
+        final_accuracy=acc[-1],
+        silent_agent_layers=silent_total,
+        time_s=_elapsed(seconds["udgd"]),
+        deadline_misses_per_layer=np.sum(misses["udgd"], axis=0).tolist(),
+    )
     baselines = {}
     for name, rows in curves.items():
         mean, std = _mean_std(rows)
-        baselines[name] = {
-            "rounds": list(range(num_rounds + 1)),
-            "accuracy": mean,
-            "accuracy_std": std,
-            "accuracy_at_udgd_rounds": mean[num_rounds_udgd],
-            "accuracy_at_max_rounds": mean[-1],
-            "time_s": _elapsed(seconds[name]),
-            "deadline_misses": int(np.sum(misses[name])),
-        }
-    return {"num_tasks": num_tasks, "split": e.split, "udgd": udgd, "baselines": baselines}
+        baselines[name] = MethodResult(
+            rounds=list(range(num_rounds + 1)),
+            accuracy=mean,
+            accuracy_std=std,
+            accuracy_at_udgd_rounds=mean[num_rounds_udgd],
+            accuracy_at_max_rounds=mean[-1],
+            time_s=_elapsed(seconds[name]),
+            deadline_misses=int(np.sum(misses[name])),
+        )
+    return EvalResult(num_tasks=num_tasks, split=e.split, udgd=udgd, baselines=baselines)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from surf_dist.cli import _resolve_train_config, build_parser, main
+from surf_dist.api import make_config
+from surf_dist.cli import main
 from surf_dist.config import Config, load_config
 from surf_dist.errors import InputError
 from surf_dist.graph import build_graph
@@ -128,8 +129,7 @@ def test_under_torchrun_train_is_a_torch_rank(monkeypatch: pytest.MonkeyPatch, t
     """Catches `torchrun ... -m surf_dist train` without --backend running one local job per rank."""
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "2")
-    args = build_parser().parse_args(["train", "--preset", "smoke", "--out", str(tmp_path / "r")])
-    cfg = _resolve_train_config(args)
+    cfg = make_config("smoke")
     assert (cfg.run.backend, cfg.run.workers) == ("torch", 2)
 
 

@@ -14,7 +14,7 @@ from _ledger_checks import check_breakdowns
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import load_config
 from surf_dist.network.model import NetworkModel
-from surf_dist.rundir.costs import add_costs
+from surf_dist.rundir.costs import with_costs
 from surf_dist.train.evaluate import evaluate
 from surf_dist.train.exchanges import Exchanges
 from surf_dist.train.problem import Problem
@@ -28,9 +28,8 @@ def _evaluate(*overrides: str) -> tuple[dict, Trainer]:
     cfg = load_config("smoke", None, [*FAST, *overrides])
     problem = Problem(cfg)
     trainer = Trainer(cfg, LocalMixer(problem.num_agents, semantics=cfg.failures.semantics), problem)
-    ev = evaluate(trainer, trainer.model)
-    add_costs(ev, trainer.mixer.ledger, cfg.eval.target_accuracy)
-    return ev, trainer
+    ev = with_costs(evaluate(trainer, trainer.model), trainer.mixer.ledger, cfg.eval.target_accuracy)
+    return ev.to_dict(), trainer
 
 
 @pytest.mark.parametrize(("latency_ms", "bandwidth_mbps", "compute_ms"), [(50, 10, 0), (3, 0, 0), (0, 100, 7)])

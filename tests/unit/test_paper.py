@@ -80,5 +80,5 @@ def test_evaluate_split_uses_that_splits_tasks(split: str) -> None:
     prepare = trainer.prepare
     trainer.prepare = lambda s, i: seen.append(s) or prepare(s, i)  # type: ignore[method-assign]
     ev = evaluate(trainer, trainer.model)
-    assert set(seen) == {split} and ev["split"] == split
-    assert ev["num_tasks"] == (3 if split == "meta-val" else cfg.data.num_meta_test)
+    assert set(seen) == {split} and ev.split == split
+    assert ev.num_tasks == (3 if split == "meta-val" else cfg.data.num_meta_test)

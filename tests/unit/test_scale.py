@@ -123,7 +123,7 @@ def test_ten_thousand_agents_two_steps_and_an_evaluation() -> None:
     rows = [trainer.train_step() for _ in range(2)]
     assert all(np.isfinite(r["lagrangian"]) for r in rows)
     assert trainer.history.silent_agent_layers == 2 * 2 * 5
-    ev = evaluate(trainer, trainer.model)
+    ev = evaluate(trainer, trainer.model).to_dict()
     assert len(ev["udgd"]["accuracy_per_layer"]) == 3 and ev["udgd"]["silent_agent_layers"] == 2 * 5
     directed = 2 * problem.base_graph.number_of_edges()
     train = trainer.mixer.ledger.totals(phase_prefix="train", direction="forward")["logical_messages"]
@@ -150,6 +150,9 @@ def test_entry_points_run_with_the_lean_allocator(monkeypatch: pytest.MonkeyPatc
     monkeypatch.delenv("SURF_DIST_MALLOC", raising=False)
     monkeypatch.setattr(malloc.os, "execve", lambda path, argv, env: calls.append((argv, env["GLIBC_TUNABLES"])))
     monkeypatch.setattr(malloc.sys, "argv", ["surf-dist", "train", "--out", "x"])
+    malloc.reexec_with_lean_malloc()
+    assert not calls  # main() called from Python (a test, a notebook) never replaces its process
+    monkeypatch.setattr(malloc, "PROGRAM", True)  # the surf-dist program itself
     malloc.reexec_with_lean_malloc()
     assert calls and calls[0][0][1:] == ["-m", "surf_dist", "train", "--out", "x"] and calls[0][1] == malloc.TUNABLES
     monkeypatch.setenv("GLIBC_TUNABLES", malloc.TUNABLES)
