@@ -35,6 +35,7 @@ import torch
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config, replace
 from surf_dist.graph import halo_plan, traffic_per_round
+from surf_dist.train.evaluate import evaluate
 from surf_dist.train.exchanges import Exchanges
 from surf_dist.train.problem import Problem
 from surf_dist.train.timing import with_deadline
@@ -57,7 +58,8 @@ BASE = [
     "data.num_heldout=5",
     "model.num_layers=2",
     "model.batch_size=3",
-    "eval.baselines=[]",
+    'eval.baselines=["dgd","dsgd","dfedavgm"]',
+    "eval.rounds_factor=2",
 ]
 
 
@@ -84,7 +86,13 @@ def _isolated_rank_graph(tmp_path: Path) -> str:
     return str(path)
 
 
-STAR = ("topology.spec=star:n=9", "model.variant=star", "model.num_hops=1", "model.uploads_per_round=3")
+STAR = (
+    "topology.spec=star:n=9",
+    "model.variant=star",
+    "model.num_hops=1",
+    "model.uploads_per_round=3",
+    'eval.baselines=["fedavg"]',
+)
 CASES = [
     Case("w1", 1),
     Case("w2", 2),
@@ -163,7 +171,13 @@ def observe(trainer: Trainer) -> dict:
     counts = None if ledger is None else {k: v.copy() for k, v in ledger.counts.items()}
     losses = [trainer.train_step()["lagrangian"] for _ in range(NUM_STEPS)]
     params = {name: p.detach().clone().numpy() for name, p in trainer.model.named_parameters()}
+    ev = evaluate(trainer, trainer.model)  # U-DGD per layer and every method per round, value by value
+    curves = {"udgd accuracy": ev.udgd.accuracy_per_layer, "udgd loss": ev.udgd.loss_per_layer}
+    curves["udgd seconds"] = ev.udgd.time_s
+    for name, method in ev.baselines.items():
+        curves[f"{name} accuracy"], curves[f"{name} seconds"] = method.accuracy, method.time_s
     return {
+        "eval": curves,
         "lag0": float(lag0),
         "grads0": grads0,
         "counts": counts,
@@ -247,6 +261,20 @@ def _check_ledger(cfg: Config, oracle: Trainer, counts: dict, oracle_counts: dic
         assert all(int(v[3]) == 0 for v in counts.values()), "one worker sends nothing over a process boundary"
 
 
+def _check_evaluation(rank: int, got: dict, want: dict, case: Case, problem: Problem) -> None:
+    """Evaluation (U-DGD per layer, every method per round, their simulated seconds) equals the oracle's. In
+    float32 an argmax near a tie may flip between summation orders: accuracies then agree to two samples."""
+    assert got.keys() == want.keys(), f"rank {rank} evaluated {sorted(got)}, the oracle {sorted(want)}"
+    assert any(k.endswith("accuracy") and not k.startswith("udgd") for k in want), "the case evaluates no method"
+    num_samples = problem.num_agents * problem.cfg.data.num_heldout * problem.cfg.data.num_meta_test
+    for key, values in want.items():
+        tol = TOLERANCE[case.dtype]
+        if case.dtype == "float32" and key.endswith("accuracy"):
+            assert np.abs(np.array(got[key]) - np.array(values)).max() <= 2 / num_samples + 1e-12, f"rank {rank} {key}"
+            continue
+        _assert_close(f"rank {rank} evaluation: {key}", np.array(got[key]), np.array(values), tol, floor=1e-12)
+
+
 def worker_config(cfg: Config, num_workers: int, timeout_s: float = 30.0) -> Config:
     """``cfg`` for ``num_workers`` torch workers, one thread each, with a short process-group timeout."""
     return replace(
@@ -294,6 +322,7 @@ def check_parity(case: Case, tmp_path: Path, run_workers: RunWorkers) -> None:
                 _assert_close(f"rank {rank} final {name}", got["params"][name], param, FLOAT32_FINAL_PARAM_L2, "l2")
             # identical updates of identical reduced values: the workers' parameters agree bit for bit
             assert np.array_equal(got["params"][name], ranks[0]["params"][name]), f"rank {rank} drifted: {name}"
+        _check_evaluation(rank, got["eval"], oracle["eval"], case, problem)
     assert oracle["losses"][0] == pytest.approx(oracle["lag0"], rel=tol), "compute_gradients(0) is not step 0"
     assert all(r["counts"] is None for r in ranks[1:]), "only the coordinator holds the merged ledger"
     _check_ledger(cfg, oracle_trainer, ranks[0]["counts"], oracle["counts"], case.num_workers)

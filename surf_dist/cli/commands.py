@@ -198,7 +198,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 def cmd_topology(args: argparse.Namespace) -> int:
     from ..graph import describe, format_description
+    from ..plugins import load_plugins
 
+    problems = load_plugins(args.plugin)
+    if problems:
+        raise InputError(problems)
     d = describe(
         args.spec,
         num_workers=args.workers,

@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--dim", type=int, default=650, help="model dimension D for the bytes per round (digits: 650)")
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--json", action="store_true", help="print JSON instead of text")
+    g.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE", help="import a plugin first")
 
     n = sub.add_parser("list", help="the registered methods, datasets, local networks and graph generators")
     n.add_argument(

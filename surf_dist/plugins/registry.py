@@ -10,6 +10,8 @@ module (``run.plugins``) registers more names when it is imported, in the coordi
 from __future__ import annotations
 
 import importlib
+import sys
+from pathlib import Path
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -123,11 +125,19 @@ class Registry(Generic[T]):
         return best
 
 
+def _defining_file(obj: Any) -> str | None:
+    module = sys.modules.get(getattr(obj, "__module__", "") or "")
+    path = getattr(module, "__file__", None)
+    return str(Path(path).resolve()) if path else None
+
+
 def _same_definition(a: Any, b: Any) -> bool:
-    """Two definitions of one object: the same qualified name from a module of the same name (a plugin file
-    imported again, e.g. by a test, defines new class objects)."""
-    return (
-        getattr(a, "__qualname__", None) is not None
-        and getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
-        and getattr(a, "__module__", None) == getattr(b, "__module__", None)
-    )
+    """Two definitions of one object: the same qualified name from the same module or the same file (a plugin file
+    run as a script and imported again by ``run.plugins``, or imported twice, defines new objects)."""
+    qualname = getattr(a, "__qualname__", None)
+    if qualname is None or qualname != getattr(b, "__qualname__", None):
+        return False
+    if getattr(a, "__module__", None) == getattr(b, "__module__", None):
+        return True
+    file_a = _defining_file(a)
+    return file_a is not None and file_a == _defining_file(b)

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from _runs import assert_same_parameters, final_parameters, parameter_samples
 
 from surf_dist.analysis.contract import summary_problems
 from surf_dist.config import load_config
@@ -31,16 +32,26 @@ def test_golden_smoke_losses(smoke_run):
     """Catches any unintended change of the math: the smoke run's per-step Lagrangian is a fixture."""
     s = json.loads((smoke_run / "summary.json").read_text())
     losses = s["train"]["loss_per_step"]
+    samples = parameter_samples(final_parameters(smoke_run))
     if os.environ.get("SURF_UPDATE_GOLDEN"):
-        GOLDEN.write_text(
-            json.dumps({"loss_per_step": losses, "final_param_norms": s["train"]["final_param_norms"]}, indent=1) + "\n"
-        )
+        record = {
+            "loss_per_step": losses,
+            "final_param_norms": s["train"]["final_param_norms"],
+            "param_samples": samples,
+        }
+        GOLDEN.write_text(json.dumps(record, indent=1) + "\n")
     golden = json.loads(GOLDEN.read_text())
     assert len(losses) == len(golden["loss_per_step"])
     for got, want in zip(losses, golden["loss_per_step"]):
         assert got == pytest.approx(want, rel=1e-4)
     for name, norm in golden["final_param_norms"].items():
         assert s["train"]["final_param_norms"][name] == pytest.approx(norm, rel=1e-4)
+    # element by element: a permuted or sign-flipped tensor has the same norm
+    assert samples.keys() == golden["param_samples"].keys()
+    for name, pairs in golden["param_samples"].items():
+        scale = max(abs(v) for _, v in pairs) or 1.0
+        for (i, want), (j, got) in zip(pairs, samples[name]):
+            assert i == j and abs(got - want) <= 1e-4 * scale, f"{name}[{i}] = {got}, golden {want}"
 
 
 def _steps(run: Path) -> list[int]:
@@ -110,8 +121,7 @@ def test_local_kill_resumes_to_the_same_parameters(tmp_path, smoke_run):
     ref = json.loads((smoke_run / "summary.json").read_text())
     assert s["failures"]["injected"]["kills"][0]["step"] == 5 and len(s["failures"]["injected"]["kills"]) == 1
     assert s["train"]["loss_per_step"] == pytest.approx(ref["train"]["loss_per_step"], rel=1e-6)
-    for name, norm in ref["train"]["final_param_norms"].items():
-        assert s["train"]["final_param_norms"][name] == pytest.approx(norm, rel=1e-6)
+    assert_same_parameters(tmp_path, smoke_run, rtol=1e-6)
     assert _steps(tmp_path) == list(range(12)) and s["timing"]["attempts"] == 2
 
 
