@@ -8,7 +8,7 @@ import torch
 
 from surf_dist.comm.operator import RowsOperator
 from surf_dist.config import Config
-from surf_dist.train.problem import Problem
+from surf_dist.worker.problem import Problem
 
 
 def matmul_floor(problem: Problem, cfg: Config, recompute: bool, repeats: int = 1) -> float:

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from surf_dist.config import load_config
-from surf_dist.train.problem import Problem
+from surf_dist.worker.problem import Problem
 
 
 def fit(x_MP: torch.Tensor, y_M: torch.Tensor, num_classes: int, ridge: float) -> torch.Tensor:

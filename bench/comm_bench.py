@@ -36,8 +36,8 @@ from surf_dist.config import Config, load_config, replace
 from surf_dist.graph import halo_plan, traffic_per_round
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
-from surf_dist.train.problem import Problem
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.trainer import Trainer
 
 HALO_DIRECTIONS = ("forward", "backward")
 

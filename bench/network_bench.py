@@ -20,9 +20,9 @@ import torch
 from surf_dist.config import Config, load_config
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
-from surf_dist.train.problem import Problem
-from surf_dist.train.timing import pass_seconds
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.timing import pass_seconds
+from surf_dist.worker.trainer import Trainer
 
 NETWORK = ["network.latency_ms=20", "network.bandwidth_mbps=10", "network.compute_ms=5", "network.emulate=true"]
 

@@ -34,10 +34,10 @@ from surf_dist.config import Config, load_config, replace
 from surf_dist.runtime.malloc import lean_env
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
-from surf_dist.train import checkpoint
-from surf_dist.train.evaluate import evaluate
-from surf_dist.train.problem import Problem
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker import checkpoint
+from surf_dist.worker.evaluate import evaluate
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.trainer import Trainer
 
 BASE = [
     "data.num_meta_train=4",

@@ -18,8 +18,8 @@ from _floor import matmul_floor
 
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import load_config
-from surf_dist.train.problem import Problem
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.trainer import Trainer
 
 
 def main() -> None:

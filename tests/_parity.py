@@ -35,11 +35,11 @@ import torch
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import Config, load_config, replace
 from surf_dist.graph import halo_plan, traffic_per_round
-from surf_dist.train.evaluate import evaluate
-from surf_dist.train.exchanges import Exchanges
-from surf_dist.train.problem import Problem
-from surf_dist.train.timing import with_deadline
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.evaluate import evaluate
+from surf_dist.worker.exchanges import Exchanges
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.timing import with_deadline
+from surf_dist.worker.trainer import Trainer
 
 RunWorkers = Callable[[Config, Callable[[Trainer], Any]], list[Any]]
 

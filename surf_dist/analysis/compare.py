@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from ..errors import InputError
-from ..train import checkpoint
+from ..worker import checkpoint
 from .contract import get, load_summary, summary_path, summary_problems
 from .tolerances import Tolerances
 

@@ -69,7 +69,7 @@ def _get(cfg: Config, dotted: str) -> Any:
 
 def trained_state(run: Path) -> dict[str, Any]:
     """The parameters a finished run evaluates: its best validated ones (``train.keep_best``) or its last."""
-    from ..train import checkpoint
+    from ..worker import checkpoint
 
     state = checkpoint.load(run)
     if state is None:
@@ -131,7 +131,7 @@ def reevaluate(
 def _run_eval(cfg: Config, run: Path, progress: bool) -> dict[str, Any] | None:
     """The run's parameters evaluated under ``cfg`` on its backend (torch is imported here, after validation)."""
     from ..runtime.launch import run_job
-    from ..train.jobs import EvalJob
+    from ..worker.jobs import EvalJob
 
     return run_job(cfg, EvalJob(trained_state(run)), progress=progress)
 

@@ -15,7 +15,7 @@ from typing import Any
 from ..config import Config, replace
 from ..plugins import METHODS
 from ..runtime.launch import run_job
-from ..train.jobs import EvalJob
+from ..worker.jobs import EvalJob
 
 DEFAULT_GRID = (0.1, 0.3, 1.0, 3.0)
 

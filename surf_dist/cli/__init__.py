@@ -34,8 +34,8 @@ def _who(command: str) -> str:
 
 def _where_train_stopped(out: Path) -> str:
     """``at step S; rerun ... (from step C)``: how far the run in ``out`` got and where a rerun resumes."""
-    from ..train import checkpoint
-    from ..train.metrics import steps_done
+    from ..worker import checkpoint
+    from ..worker.metrics import steps_done
 
     done = steps_done(out) if out.is_dir() else None
     resume_at = checkpoint.step_of(out) if out.is_dir() else None

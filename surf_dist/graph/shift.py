@@ -164,14 +164,15 @@ def spectral_gap(S: Any) -> float:  # noqa: N803 (S is the paper's name)
 
 
 def star_shift(graph: Graph, uploads_per_round: int, operator: str = "udgd") -> ShiftOperator:
-    """Shift operators of the star variant (PAPER.md §2, eq. 13), server = agent 0, clients 1..n-1, for rounds in
+    """Shift operators of the star variant (eq. 13, docs/method.md), server = agent 0, clients 1..n-1, for rounds in
     which only M = ``uploads_per_round`` clients upload (the others are muted, their rows read as 0):
 
     - ``udgd``:   S = (A + I) / (1 + √M): the masked star's adjacency with self-loops divided by its largest
                   eigenvalue (the server and its M uploaders form a star of M + 1 nodes, eigenvalue 1 + √M;
                   the other clients only receive, which adds no eigenvalue above it);
-    - ``fedavg``: S_0j = 1/M for every client j (the mean of the uploads), S_i0 = 1 for every client i (the
-                  server's model), nothing else: FedAvg's aggregation and broadcast, two muted exchanges.
+    - ``mean``:   S_0j = 1/M for every client j (the mean of the uploads), S_i0 = 1 for every client i (the
+                  server's model), nothing else: the aggregation and broadcast of FedAvg and every star method,
+                  two muted exchanges.
     """
     n = graph.num_agents
     clients = np.arange(1, n, dtype=np.int64)

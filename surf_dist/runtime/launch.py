@@ -19,8 +19,8 @@ from ..comm.ledger import Ledger
 from ..comm.local import LocalMixer
 from ..config import Config, read_config
 from ..errors import InputError
-from ..train.jobs import Job, TrainJob
-from ..train.problem import Problem
+from ..worker.jobs import Job, TrainJob
+from ..worker.problem import Problem
 from .preflight import check_backend, check_data, prepare_run_dir, remove_failed_run_dir, under_torchrun
 from .ray_driver import run_ray
 from .supervisor import ForkedGroup, supervise

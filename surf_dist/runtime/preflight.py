@@ -13,7 +13,7 @@ from pathlib import Path
 from ..config import Config
 from ..data.datasets import check_files
 from ..errors import InputError
-from ..train import checkpoint
+from ..worker import checkpoint
 
 
 def under_torchrun() -> bool:

@@ -35,7 +35,7 @@ from ..config import Config
 from ..errors import InputError, RunFailed, WorkerTimeout
 from ..plugins import load_plugins, plugin_sources
 from ..rundir.outputs import table
-from ..train.jobs import Job, TrainJob
+from ..worker.jobs import Job, TrainJob
 from .interrupts import keep_handlers
 from .supervisor import Failure, Group, Outcome, supervise
 from .torch_launch import init_process_group, torch_worker, worker_problem

@@ -39,8 +39,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, RunFailed, WorkerTimeout
-from ..train import checkpoint
-from ..train.metrics import steps_done
+from ..worker import checkpoint
+from ..worker.metrics import steps_done
 
 POLL_S = 0.05
 DEATH_GRACE_S = 3.0  # after a worker failed: how long to wait for news of a peer that died first

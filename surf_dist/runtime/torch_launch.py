@@ -23,8 +23,8 @@ import torch.distributed as dist
 from ..comm.ledger import Ledger
 from ..comm.torch_mixer import TorchMixer
 from ..config import Config, RunConfig, replace
-from ..train.jobs import Job, TrainJob
-from ..train.problem import Problem
+from ..worker.jobs import Job, TrainJob
+from ..worker.problem import Problem
 from .preflight import under_torchrun
 from .supervisor import ForkedGroup, free_port, supervise
 

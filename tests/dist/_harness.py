@@ -20,10 +20,10 @@ import torch
 import torch.distributed as dist
 
 from surf_dist.config import Config, replace
-from surf_dist.train.problem import Problem
+from surf_dist.worker.problem import Problem
 from surf_dist.runtime.supervisor import ForkedGroup, free_port, run_once
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.trainer import Trainer
 
 
 def dist_config(cfg: Config, num_workers: int, timeout_s: float = 30.0) -> Config:

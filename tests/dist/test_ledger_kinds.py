@@ -10,7 +10,7 @@ from _ledger_checks import check_breakdowns
 
 from surf_dist.comm.ledger import Ledger
 from surf_dist.config import load_config
-from surf_dist.train.evaluate import evaluate
+from surf_dist.worker.evaluate import evaluate
 
 pytestmark = pytest.mark.dist
 

@@ -1,6 +1,6 @@
 """A plugin file kept outside the repository, named by path in ``run.plugins``, registers a baseline that runs on
 local, torch × 2 (forked ranks), torchrun × 2 and Ray × 2 with the same curves (float64, 1e-10), from the CLI and
-from ``surf_dist.train``."""
+from ``surf_dist.worker``."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_a_plugin_outside_the_repository_runs_the_same_on_every_backend(tmp_path
     # Assert
     oracle = _curves(work / "local")
     assert oracle["heavy_ball_dgd"] != oracle["dgd"]
-    _assert_same(_curves(api.dir), oracle, "surf_dist.train")
+    _assert_same(_curves(api.dir), oracle, "surf_dist.worker")
     for backend in ("torch", "torchrun", "ray"):
         _assert_same(_curves(work / backend), oracle, backend)
         assert json.loads((work / backend / "summary.json").read_text())["workers"] == 2

@@ -20,8 +20,8 @@ import torch.distributed as dist
 from surf_dist.config import Config, load_config
 from surf_dist.runtime.launch import run_local
 from surf_dist.runtime.torch_launch import build_mixer, init_process_group
-from surf_dist.train.problem import Problem
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.trainer import Trainer
 
 # smoke, smaller: 3 meta-train tasks × 1 epoch = 3 steps, one validation and one meta-test task
 FAST = [

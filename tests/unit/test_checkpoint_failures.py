@@ -9,9 +9,9 @@ import torch
 
 from surf_dist.config import FailureConfig
 from surf_dist.rundir.atomic import write_atomic, write_json_atomic, write_text_atomic
-from surf_dist.train import checkpoint
-from surf_dist.train.failures import KillInjector, kills_fired
-from surf_dist.train.silent import SilentSchedule
+from surf_dist.worker import checkpoint
+from surf_dist.worker.failures import KillInjector, kills_fired
+from surf_dist.worker.silent import SilentSchedule
 
 
 def _state(step):

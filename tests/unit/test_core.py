@@ -20,7 +20,7 @@ from surf_dist.core.objective import correct_per_agent, grad_per_agent, logits, 
 from surf_dist.core.sampling import batch_indices, dropout_keep, initial_iterate
 from surf_dist.core.udgd import UDGD, batch_input
 from surf_dist.graph import Graph, as_graph, build_graph, shift_matrix, shift_operator
-from surf_dist.train.silent import SilentIds
+from surf_dist.worker.silent import SilentIds
 
 
 @pytest.fixture(autouse=True)

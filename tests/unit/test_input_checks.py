@@ -17,7 +17,7 @@ from surf_dist.cli import main
 from surf_dist.config import Config, load_config
 from surf_dist.errors import InputError
 from surf_dist.graph import build_graph
-from surf_dist.train.metrics import read_rows, truncate
+from surf_dist.worker.metrics import read_rows, truncate
 
 TORCH_2 = ["--backend", "torch", "--workers", "2"]
 

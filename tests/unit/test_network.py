@@ -15,11 +15,11 @@ from surf_dist.comm.local import LocalMixer
 from surf_dist.config import load_config
 from surf_dist.network.model import NetworkModel
 from surf_dist.rundir.costs import with_costs
-from surf_dist.train.evaluate import evaluate
-from surf_dist.train.exchanges import Exchanges
-from surf_dist.train.problem import Problem
-from surf_dist.train.timing import network_model
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.evaluate import evaluate
+from surf_dist.worker.exchanges import Exchanges
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.timing import network_model
+from surf_dist.worker.trainer import Trainer
 
 FAST = ["data.num_meta_train=2", "data.num_meta_val=1", "data.num_meta_test=2", "eval.rounds_factor=2"]
 

@@ -69,9 +69,9 @@ def test_tune_baselines_picks_the_best_step_on_meta_val() -> None:
 def test_evaluate_split_uses_that_splits_tasks(split: str) -> None:
     """Catches eval.split=meta-val evaluating meta-test tasks (tuning that looks at the result)."""
     from surf_dist.comm.local import LocalMixer
-    from surf_dist.train.evaluate import evaluate
-    from surf_dist.train.problem import Problem
-    from surf_dist.train.trainer import Trainer
+    from surf_dist.worker.evaluate import evaluate
+    from surf_dist.worker.problem import Problem
+    from surf_dist.worker.trainer import Trainer
 
     cfg = load_config("smoke", None, [f"eval.split={split}", "data.num_meta_val=3", "eval.baselines=[]"])
     problem = Problem(cfg)

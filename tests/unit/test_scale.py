@@ -12,10 +12,10 @@ from surf_dist.comm.operator import RowsOperator
 from surf_dist.config import load_config
 from surf_dist.core.filters import graph_filter
 from surf_dist.graph import build_graph, shift_matrix
-from surf_dist.train.evaluate import evaluate
-from surf_dist.train.problem import Problem
-from surf_dist.train.silent import SilentIds
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.evaluate import evaluate
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.silent import SilentIds
+from surf_dist.worker.trainer import Trainer
 
 SMALL = ["data.num_meta_train=3", "data.num_meta_val=1", "data.num_meta_test=1", "data.num_train=10"]
 

@@ -14,9 +14,9 @@ from surf_dist.core.rounds import RoundContext
 from surf_dist.errors import InputError
 from surf_dist.graph import build_graph, star_shift
 from surf_dist.methods.fedavg import FedAvg, FedAvgParams
-from surf_dist.train.exchanges import Exchanges
-from surf_dist.train.problem import Problem
-from surf_dist.train.trainer import Trainer
+from surf_dist.worker.exchanges import Exchanges
+from surf_dist.worker.problem import Problem
+from surf_dist.worker.trainer import Trainer
 
 STAR = ["topology.spec=star:n=9", "model.variant=star", "model.num_hops=1", "model.uploads_per_round=3"]
 SMALL = ["data.num_meta_train=2", "data.num_meta_val=1", "data.num_meta_test=1", "model.num_layers=3"]
@@ -47,7 +47,7 @@ def test_fedavg_round_by_hand() -> None:
     train without uploading."""
     graph = build_graph("star:n=5", seed=0)
     mixer = LocalMixer(5)
-    mixer.set_graph(graph, star_shift(graph, 2, "fedavg"))
+    mixer.set_graph(graph, star_shift(graph, 2, "mean"))
     method = FedAvg(FedAvgParams(step=0.5, local_steps=1, momentum=0.0, batch=2))
     torch.manual_seed(0)
     w = torch.randn(5, 6, dtype=torch.float64)

@@ -29,7 +29,7 @@ CACHE_EDGES = 4_000_000  # the graphs and placements kept for reuse hold about t
 class TaskGraph:
     graph: Graph
     shift: ShiftOperator  # S, sparse, float64
-    baseline_shift: ShiftOperator | None = None  # the baselines' own S (the star's FedAvg), else ``shift``
+    baseline_shift: ShiftOperator | None = None  # the methods' own S (the star's mean of uploads), else ``shift``
 
 
 class _Cache(OrderedDict):
@@ -104,7 +104,7 @@ class Problem:
             graph = self.base_graph
         if self.cfg.model.variant == "star":
             uploads = self.cfg.model.uploads_per_round
-            return TaskGraph(graph, star_shift(graph, uploads), star_shift(graph, uploads, "fedavg"))
+            return TaskGraph(graph, star_shift(graph, uploads), star_shift(graph, uploads, "mean"))
         shift = shift_matrix(graph, self.cfg.topology.normalisation)
         return TaskGraph(graph, shift.transposed if self.cfg.topology.transpose else shift)
 
