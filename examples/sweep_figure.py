@@ -29,9 +29,7 @@ def main() -> None:
     run = surf_dist.train(args.out, preset="smoke", overrides=['eval.baselines=["dgd"]'])
     udgd, dgd = [], []
     for count in counts:
-        ev = surf_dist.evaluate(
-            run, [f"failures.num_async={count}"], backend=args.backend, workers=args.workers
-        )
+        ev = surf_dist.evaluate(run, [f"failures.num_async={count}"], backend=args.backend, workers=args.workers)
         assert ev is not None
         udgd.append(ev.udgd.accuracy_per_layer[-1])
         dgd.append(ev.baselines["dgd"].accuracy_at_udgd_rounds)

@@ -1,5 +1,5 @@
-"""The one parity test body (DESIGN.md, Invariants: Parity), run against every backend's workers: forked gloo
-ranks (``tests/dist/test_parity.py``) and Ray actors (``tests/ray/test_ray_parity.py``).
+"""The one parity test body (parity with the local oracle, docs/development.md), run against every backend's
+workers: forked gloo ranks (``tests/dist/test_parity.py``) and Ray actors (``tests/ray/test_ray_parity.py``).
 
 ``check_parity(case, tmp_path, run_workers)`` runs a case in W workers (``run_workers(cfg, body)``: the
 workers' results in rank order) and, in the test process, on ``LocalMixer``:

@@ -1,4 +1,4 @@
-"""The ``summary.json`` contract of DESIGN.md (what outside checks read), checked: ``surf-dist check-summary``."""
+"""The ``summary.json`` contract (docs/summary.md: what outside checks read), checked: ``surf-dist check-summary``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import InputError
 
 SUMMARY = "summary.json"
-# dotted keys every summary holds (DESIGN.md, Contract)
+# dotted keys every summary holds (docs/summary.md)
 REQUIRED = (
     "backend",
     "workers",

@@ -50,8 +50,8 @@ def trained_config(
     if changed:
         raise InputError(
             [
-                f"{key} = {_get(cfg, key)!r}: the run was trained with {_get(trained, key)!r}; evaluation cannot change "
-                "the shape of the trained model (fix: drop that --set, or train a run with it)"
+                f"{key} = {_get(cfg, key)!r}: the run was trained with {_get(trained, key)!r}; evaluation cannot "
+                "change the shape of the trained model (fix: drop that --set, or train a run with it)"
                 for key in changed
             ]
         )
@@ -136,7 +136,7 @@ def _run_eval(cfg: Config, run: Path, progress: bool) -> dict[str, Any] | None:
     return run_job(cfg, EvalJob(trained_state(run)), progress=progress)
 
 
-def _evaluated(run: Path, overrides: list[str], execution: dict[str, Any]) -> tuple[Config, dict[str, Any]]:
+def _evaluated(run: Path, overrides: list[str], execution: dict[str, Any]) -> tuple[Config, dict[str, Any] | None]:
     """The config and the ``eval`` section (a dict) of one point of a sweep."""
     cfg = trained_config(run, overrides, **execution)
     result = _run_eval(cfg, run, False)

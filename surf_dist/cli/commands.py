@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from ..api import under_torchrun
 from ..errors import InputError
@@ -37,7 +38,7 @@ def _rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def _execution(args: argparse.Namespace) -> dict[str, object]:
+def _execution(args: argparse.Namespace) -> dict[str, Any]:
     """``--backend``, ``--workers`` and ``--ray-address`` as the keywords of the evaluation functions."""
     extra = [f"run.ray_address={json.dumps(args.ray_address)}"] if getattr(args, "ray_address", None) else []
     args.overrides = [*args.overrides, *extra]
@@ -94,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_points(runs: list[Path], points: list[list[str]], execution: dict[str, object]) -> None:
+def _check_points(runs: list[Path], points: list[list[str]], execution: dict[str, Any]) -> None:
     """Every evaluation a command will make is valid (all problems at once), then the workers may start."""
     from ..analysis.reevaluate import trained_config
 
@@ -102,7 +103,7 @@ def _check_points(runs: list[Path], points: list[list[str]], execution: dict[str
     for run in runs:
         for overrides in points:
             try:
-                trained_config(run, overrides, **execution)  # type: ignore[arg-type]
+                trained_config(run, overrides, **execution)
             except InputError as exc:
                 problems += [p for p in exc.problems if p not in problems]
     if problems:
@@ -115,7 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     execution, out = _execution(args), _out_file(args.out)
     _check_points([Path(args.run)], [args.overrides], execution)
-    written = reevaluate(Path(args.run), args.overrides, out, progress=not args.quiet, **execution)  # type: ignore[arg-type]
+    written = reevaluate(Path(args.run), args.overrides, out, progress=not args.quiet, **execution)
     if written is not None:
         print(f"wrote {written}")
     return 0
@@ -197,7 +198,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
 
 
 def cmd_topology(args: argparse.Namespace) -> int:
-    from ..graph import describe, format_description
+    from ..graph.describe import describe, format_description
     from ..plugins import load_plugins
 
     problems = load_plugins(args.plugin)

@@ -47,7 +47,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "train": {"validate_every": 200},
         "eval": {"dgd_step": 0.3, "dsgd_step": 0.3, "dfedavgm_step": 0.1},
     },
-    # the paper's scale (PAPER.md §3): CIFAR-10 ResNet-18 features, 600 tasks; for a GPU
+    # the paper's scale (docs/method.md): CIFAR-10 ResNet-18 features, 600 tasks; for a GPU
     "paper": {
         "data": {
             "dataset": "cifar10",

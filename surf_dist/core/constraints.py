@@ -1,4 +1,4 @@
-"""Descent constraints, the Lagrangian and the dual step (PAPER.md §3).
+"""Descent constraints, the Lagrangian and the dual step (docs/method.md).
 
 For layers l = 1..L, with g_l = ∇_W f̂(W_l; B_l) over all n agents (Frobenius norm, the gradient of the
 average objective f = (1/n) Σ f_i, so ‖g_l‖ = (1/n) sqrt(Σ_i ‖∇f_i(w_{i,l})‖²)):

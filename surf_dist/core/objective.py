@@ -11,7 +11,7 @@ Agent i's loss on its samples (x_im, y_im), m = 1..M, is the mean cross-entropy
     f_i(w_i) = (1/M) sum_m CE(softmax(x_im^T V_i + c_i), y_im),   w_i = [V_i ; c_i],
 
 and the global objective is the average over all n agents, f(W) = (1/n) sum_i f_i(w_i). (The reference
-code divides by n*M instead of n; PAPER.md §1. We keep the plain mean, so step sizes are per-agent.)
+code divides by n*M instead of n; docs/method.md. We keep the plain mean, so step sizes are per-agent.)
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from .rng import keyed_seed, normal_rows, uniform_rows
 def initial_iterate(
     seed: int, phase: str, step: int, agents_A: torch.Tensor, dim: int, std: float, dtype: torch.dtype
 ) -> torch.Tensor:
-    """W_0 of the agents ``agents_A``, A × D, entries i.i.d. N(0, std²) (PAPER.md §2: fresh at every forward
+    """W_0 of the agents ``agents_A``, A × D, entries i.i.d. N(0, std²) (docs/method.md: fresh at every forward
     pass)."""
     return (normal_rows(keyed_seed(seed, "w0", phase, step), agents_A, dim) * std).to(dtype)
 

@@ -1,4 +1,4 @@
-"""U-DGD: decentralized gradient descent unrolled into L learnable layers (PAPER.md §2).
+"""U-DGD: decentralized gradient descent unrolled into L learnable layers (docs/method.md).
 
 Layer l = 1..L maps the agents' iterates W_{l-1} (n × D) to
 
@@ -98,7 +98,7 @@ class UDGD(nn.Module):
     """The unrolled network Φ(·; Θ): Θ = {taps (L × (K+1)), local updates M_l, d_l} (and, for the star variant,
     the server's taps, L of them).
 
-    ``variant="star"`` is the classical-FL form (PAPER.md §2, eq. 13): agent 0 is a server that only aggregates,
+    ``variant="star"`` is the classical-FL form (docs/method.md, eq. 13): agent 0 is a server that only aggregates,
     w_{0,l} = g_l [S W_{l−1}]_0 (no local update, no k = 0 term); the clients apply the decentralised layer with
     K = 1. In each round only some clients upload: the others are *muted* (they still receive and update).
     """

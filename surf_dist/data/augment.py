@@ -1,4 +1,4 @@
-"""Per-task image augmentations (PAPER §4: each task draws one of crop, hflip, vflip, rot90).
+"""Per-task image augmentations (docs/method.md: each task draws one of crop, hflip, vflip, rot90).
 
 Shape legend:
     N  images,  C  channels,  H, W  height and width

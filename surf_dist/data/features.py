@@ -5,7 +5,7 @@ Shape legend:
     P  feature dimension (H·W·C for pixels, 64 for cnn, 512 for resnet18)
     K  classes
 
-The paper (PAPER §4) trains only a softmax layer on frozen ResNet-18 features of a backbone that was
+The paper (docs/method.md) trains only a softmax layer on frozen ResNet-18 features of a backbone that was
 probably trained on CIFAR-10 itself; its checkpoint is not published. surf-dist therefore trains its
 own backbone, briefly, on the dataset's *train* split, and **never downloads pretrained weights**
 (torchvision's ``resnet18(weights=None)``). Two backbones:

@@ -12,7 +12,7 @@ Task ``index`` of meta-split ``split`` is built in this order, every draw keyed 
 holding any block of agents, builds the same task without talking to the others:
 
 1. the pool: the dataset's *train* split for "meta-train" and "meta-val", its *test* split for
-   "meta-test" (PAPER §4). With ``val_fraction > 0`` the train split is cut once, by a fixed
+   "meta-test" (docs/method.md). With ``val_fraction > 0`` the train split is cut once, by a fixed
    stratified draw (:func:`val_pool_split`), into a meta-train pool and a meta-val pool of disjoint
    images, so that meta-validation measures generalisation to unseen images as meta-test does;
 2. the augmentation: ``draw_augmentation(seed, split, index, spec.augmentations)``, applied in image

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 import numpy as np
 import scipy.sparse as sp
@@ -127,7 +127,7 @@ class Graph:
         return Graph.from_edges(self.num_agents, labels[self.u], labels[self.v], self.weight)
 
 
-def is_networkx(obj: object) -> bool:
+def is_networkx(obj: object) -> TypeGuard[nx.Graph]:
     """Whether ``obj`` is a networkx graph (without importing networkx: an object can be one only once it is)."""
     nx_module = sys.modules.get("networkx")
     return nx_module is not None and isinstance(obj, nx_module.Graph)

@@ -4,8 +4,8 @@ S is built from the edge arrays in O(n + E), never as an n × n matrix; ``shift_
 tensor for small graphs (tools, tests, the local backend's fast path under 512 agents), equal to the sparse
 one. Normalisations of the weighted adjacency A (no self-loops in A):
 
-- ``row``:        S = D^-1 (A + I), D = diag((A + I) 1); row-stochastic (PAPER §5, k-regular).
-- ``spectral``:   S = (A + I) / lambda_max(A + I); spectral radius 1, not stochastic (PAPER §5, random).
+- ``row``:        S = D^-1 (A + I), D = diag((A + I) 1); row-stochastic (docs/method.md, k-regular).
+- ``spectral``:   S = (A + I) / lambda_max(A + I); spectral radius 1, not stochastic (docs/method.md, random).
 - ``metropolis``: S_ij = 1 / (1 + max(d_i, d_j)) on edges (unweighted degrees d), S_ii = 1 - sum_j S_ij;
                   symmetric and doubly stochastic.
 """

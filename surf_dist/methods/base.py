@@ -47,6 +47,8 @@ class Method:
     """Base class of every baseline; see the module docstring."""
 
     name: ClassVar[str] = ""  # set by register_baseline
+    label: ClassVar[str] = ""
+    """How tables and figures name it (default: the name in capitals)."""
     Params: ClassVar[type] = NoParams
     variant: ClassVar[str] = "decentralized"
     """``decentralized`` (runs on the agents' graph) | ``star`` (classical FL: ``model.variant=star``)."""
@@ -80,6 +82,11 @@ class Method:
     def model(self, state: State) -> torch.Tensor:
         """The models evaluated after a round, A × D."""
         return state["w"]
+
+
+def method_label(cls: Any) -> str:
+    """The display name of a method class (its ``label``, else its name in capitals)."""
+    return getattr(cls, "label", "") or getattr(cls, "name", "?").upper()
 
 
 def check_method_class(cls: type) -> list[str]:

@@ -3,7 +3,7 @@ round, then one gossip round:
 
     y⁰ = w,  y^{q+1} = y^q − β ∇f(y^q; B_q) + θ (y^q − y^{q−1})   (y^{−1} = y⁰),   W ← S Y^Q
 
-The reference code's momentum is identically 0 (PAPER.md §6); here it is real.
+The reference code's momentum is identically 0 (docs/method.md); here it is real.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ class DFedAvgMParams:
 
 @register_baseline("dfedavgm")
 class DFedAvgM(Method):
+    label = "DFedAvgM"
     Params = DFedAvgMParams
     tunable = ("step",)
 

@@ -1,4 +1,4 @@
-"""DGD and DSGD: one gossip round and one local gradient step per round (PAPER.md §6).
+"""DGD and DSGD: one gossip round and one local gradient step per round (docs/method.md).
 
 DGD:   W ← S W − β ∇f(W)          (each agent's whole training set)
 DSGD:  W ← S W − β ∇f(W; B)       (a fresh mini-batch of B samples per agent per round)
@@ -19,6 +19,7 @@ class DGDParams:
 
 @register_baseline("dgd")
 class DGD(Method):
+    label = "DGD"
     Params = DGDParams
     tunable = ("step",)
 
@@ -35,6 +36,7 @@ class DSGDParams:
 
 @register_baseline("dsgd")
 class DSGD(Method):
+    label = "DSGD"
     Params = DSGDParams
     tunable = ("step",)
 

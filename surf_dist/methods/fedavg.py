@@ -23,6 +23,7 @@ class FedAvgParams:
 
 @register_baseline("fedavg")
 class FedAvg(Method):
+    label = "FedAvg"
     Params = FedAvgParams
     variant = "star"
     senders = ("uploaders", "server")

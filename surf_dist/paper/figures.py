@@ -45,7 +45,7 @@ class Plan:
     star: tuple[str, ...] = ()
 
 
-# the paper's star set-up (PAPER.md §2, §7; the ``star`` preset): a server that only aggregates, K = 1, the
+# the paper's star set-up (docs/method.md; the ``star`` preset): a server that only aggregates, K = 1, the
 # star's ε = 0.1, FedAvg at the same uploads as the baseline
 _STAR = ("model.variant=star", "model.num_hops=1", "train.epsilon=0.1", 'eval.baselines=["fedavg"]')
 FULL = Plan(
@@ -78,7 +78,7 @@ def fig2_panels(plan: Plan) -> list[Panel]:
     """Figure 2's panels: the 3-regular graph, the random graph and the star (the paper's left to right).
 
     The star panel's U-DGD spends one round per layer (K = 1) and its baseline is FedAvg with the same
-    uploads per round (PAPER.md §6: the paper's star baselines, FedAvg, SCAFFOLD, MOON, FedProx and FedDyn,
+    uploads per round (docs/method.md: the paper's star baselines, FedAvg, SCAFFOLD, MOON, FedProx and FedDyn,
     have no published settings; FedAvg is the one built here)."""
     return [
         Panel("3-regular", "surf", ()),

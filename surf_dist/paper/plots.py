@@ -1,6 +1,6 @@
 """Drawing the paper's five figures from the numbers in ``figures.json`` (one function per figure).
 
-What each figure plots (PAPER.md §7):
+What each figure plots (docs/method.md):
 
 * ``fig1`` Constrained (SURF) vs standard unrolling: meta-test loss (left, log scale) and accuracy
   (right) at every layer l = 0..L, mean over the meta-test tasks (accuracy ± one std as a band).

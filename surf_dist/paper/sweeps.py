@@ -1,6 +1,6 @@
 """Figure 5 as a command (``surf-dist sweep-epsilon``): one trained run per descent margin ε.
 
-The paper (PAPER.md §7, Fig. 5) trains a 5-layer U-DGD at Dirichlet α = 0.3 for each ε in
+The paper (docs/method.md, Fig. 5) trains a 5-layer U-DGD at Dirichlet α = 0.3 for each ε in
 {0.001, 0.01, 0.05, 0.1, 0.5} and reports that ε changes how fast the layers descend, not the last
 layer's accuracy, and that the largest ε violates its constraints most. Per ε this records the meta-test
 accuracy per layer (mean and std over the tasks), the loss per layer, and the constraint violations: on

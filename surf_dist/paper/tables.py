@@ -1,11 +1,11 @@
 """The five figures' numbers as Markdown tables (``DIR/tables.md``), beside the paper's where it states or
-plots them (PAPER.md §7; values read off the paper's figures are about ±2 points)."""
+plots them (docs/method.md; values read off the paper's figures are about ±2 points)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-# PAPER.md §7 (fig-read), accuracies in %
+# docs/method.md (fig-read), accuracies in %
 PAPER_FIG2: dict[str, dict[str, int | str]] = {
     "3-regular": {"udgd": 84, "dgd": 72, "dsgd": 72, "dfedavgm": 78},
     "random (p = 0.1)": {"udgd": 84, "dgd": 76, "dsgd": 76, "dfedavgm": 80},

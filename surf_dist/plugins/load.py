@@ -34,7 +34,7 @@ def _where(exc: BaseException, path: Path | None) -> str:
     """`` (FILE, line N)`` of the deepest frame in the plugin file (or of the syntax error)."""
     if isinstance(exc, SyntaxError) and exc.lineno is not None:
         return f" ({Path(exc.filename or '?').name}, line {exc.lineno})"
-    frames = traceback.extract_tb(exc.__traceback__)
+    frames: list[traceback.FrameSummary] = list(traceback.extract_tb(exc.__traceback__))
     if path is not None:
         mine = [f for f in frames if Path(f.filename) == path]
         frames = mine or frames

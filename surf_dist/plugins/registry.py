@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import importlib
 import sys
-from pathlib import Path
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from .params import NoParams, fields_of
@@ -55,7 +55,7 @@ class Registry(Generic[T]):
                 f"a {self.kind} name must be letters, digits, _ and -, starting with a letter, got {name!r}"
             )
         self._ensure_builtins()
-        origin = origin or getattr(obj, "__module__", "?")
+        origin = origin or str(getattr(obj, "__module__", "?"))
         if name in self._entries and not replace:
             old = self._entries[name]
             if old is obj or _same_definition(old, obj):

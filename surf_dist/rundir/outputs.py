@@ -1,4 +1,4 @@
-"""The run directory's outputs: ``summary.json`` (the contract of DESIGN.md), ``comm.csv``, the table, figures."""
+"""The run directory's outputs: ``summary.json`` (the contract of docs/summary.md), ``comm.csv``, the table, figures."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def comm_section(
     num_layers: int,
     num_hops: int,
 ) -> dict[str, Any]:
-    """The run's traffic: the agents' own (``logical``, ``physical``, as DESIGN.md's contract), every kind of
+    """The run's traffic: the agents' own (``logical``, ``physical``, as the contract of docs/summary.md), every kind of
     traffic (``by_kind``: agent, coordination, simulator), and the same total split by phase and by direction
     (each split sums to ``total``); and the analytic count of one U-DGD forward pass."""
     kinds = ledger.by_kind()

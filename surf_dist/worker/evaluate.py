@@ -77,13 +77,14 @@ class _RoundSchedule:
         self.num_updates = num_updates
 
     def silent(self, r: int, num_bytes: int) -> SilentAgents | None:
-        if self.injected is None:  # failures.in_eval = false: nobody is silent, nobody is late
-            return None
         t = self.trainer
-        assert t.graph is not None
+        if not t.cfg.failures.in_eval:  # nobody is silent, nobody is late
+            return None
+        injected = None if self.injected is None else self.injected[r - 1]
         if not t.network.has_deadline:
-            return self.injected[r - 1]
-        return LateOrSilent(t.network, t.graph, num_bytes, (*self.where, r), self.injected[r - 1], self.num_updates)
+            return injected
+        assert t.graph is not None
+        return LateOrSilent(t.network, t.graph, num_bytes, (*self.where, r), injected, self.num_updates)
 
     def quiet(self, r: int, kind: str, silent: SilentAgents | None) -> SilentAgents | None:
         return self.exchanges.quiet_for(r, kind, silent)

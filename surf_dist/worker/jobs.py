@@ -94,8 +94,8 @@ class EvalJob:
                 first = str(exc).splitlines()[1:2] or [str(exc)]
                 raise InputError(
                     [
-                        f"the trained parameters do not fit the model of this config ({first[0].strip()}); fix: evaluate "
-                        "with the settings the run was trained with"
+                        f"the trained parameters do not fit the model of this config ({first[0].strip()}); fix: "
+                        "evaluate with the settings the run was trained with"
                     ]
                 ) from None
         ev = evaluate(trainer, trainer.model, progress=progress)

@@ -1,4 +1,4 @@
-"""One step of primal-dual meta-training of U-DGD over federated tasks (PAPER.md §3, Alg. 1).
+"""One step of primal-dual meta-training of U-DGD over federated tasks (docs/method.md, Alg. 1).
 
 Every worker runs the same steps on its own block of agents; it sees a ``Mixer``, never a backend.
 Per step (one meta-train task): one U-DGD forward with fresh mini-batches, the held-out loss at the

@@ -1,4 +1,4 @@
-"""Parity of the torch backend with the local oracle, on forked gloo ranks (DESIGN.md, Invariants: Parity).
+"""Parity of the torch backend with the local oracle, on forked gloo ranks (docs/development.md: parity with the local oracle).
 
 The body is ``tests/_parity.py``'s, the same that runs on Ray actors; here every case runs in W forked ranks
 (``_harness.run_ranks``).

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from _processes import clean_env, interrupt, metrics_steps, start, train_command, wait_for_checkpoint
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 STOP_WITHIN_S = 15.0  # from the signal to every worker gone (measured: ~1-2 s; the machine is shared)
 LINE = re.compile(r"^surf-dist train: interrupted at step (\d+); rerun the same command to resume \(from step (\d+)\)$")

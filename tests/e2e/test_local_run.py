@@ -60,7 +60,8 @@ def _steps(run: Path) -> list[int]:
 
 @pytest.mark.timeout(300)
 def test_summary_contract_and_run_directory(smoke_run):
-    """Catches a summary.json that breaks DESIGN.md's contract, or a run directory missing its files."""
+    """Catches a summary.json that breaks the summary contract (docs/summary.md), or a run directory missing its
+    files."""
     s = json.loads((smoke_run / "summary.json").read_text())
     assert summary_problems(s) == []
     for name in ("config.json", "metrics.jsonl", "summary.json", "comm.csv", "checkpoint.pt"):

@@ -16,7 +16,7 @@ from _runs import assert_same_parameters
 from surf_dist.config import load_config
 from surf_dist.runtime.launch import run_local
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

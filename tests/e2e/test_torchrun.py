@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from _commands import torchrun_command
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_TIMEOUT_S = 240

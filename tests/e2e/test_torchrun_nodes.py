@@ -20,7 +20,7 @@ from surf_dist.config import load_config
 from surf_dist.runtime.launch import run_local
 from surf_dist.runtime.supervisor import free_port
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 RUN_TIMEOUT_S = 180
 LOSS_RTOL = 1e-5  # float32

@@ -21,7 +21,7 @@ from _ray_support import FAST, local_summary, ray_config
 from surf_dist.runtime.ray_driver import run_ray
 from surf_dist.runtime.supervisor import free_port
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 # the smoke preset, smaller, with the baselines (few rounds) so that the whole summary contract is checked
 CLI_SETS = [s for s in FAST if not s.startswith("eval.baselines")] + ["eval.rounds_factor=2"]

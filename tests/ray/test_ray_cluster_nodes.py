@@ -29,7 +29,7 @@ from _ray_support import assert_same_run, local_summary
 
 from surf_dist.runtime.supervisor import free_port
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 COMPOSE = "compose.ray.yml"
 START_TIMEOUT_S = 90

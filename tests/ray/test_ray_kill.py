@@ -1,4 +1,4 @@
-"""Process kills under Ray (DESIGN.md, Invariants: nothing is lost).
+"""Process kills under Ray (nothing is lost: a killed run resumes from its last checkpoint).
 
 Actor 1 SIGKILLs itself at step 5 (``failures.kill = ["1@5"]``); the driver must see the dead actor,
 kill the survivor (blocked in a collective with its dead peer), start two fresh actors and resume from
@@ -18,7 +18,7 @@ from surf_dist.analysis.compare import compare_runs
 from surf_dist.errors import RunFailed
 from surf_dist.runtime.ray_driver import run_ray
 
-pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
+pytestmark = [pytest.mark.ray, pytest.mark.slow, pytest.mark.usefixtures("ray_session")]
 
 # 3 tasks × 2 epochs = 6 steps; checkpoints after steps 2, 3 (validation), 4 and 6
 SIX_STEPS = ["data.num_meta_train=3", "train.epochs=2", "train.checkpoint_every=2"]

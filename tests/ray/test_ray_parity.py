@@ -1,4 +1,4 @@
-"""Parity of the Ray backend with the local oracle (DESIGN.md, Invariants: Parity).
+"""Parity of the Ray backend with the local oracle (docs/development.md: parity with the local oracle).
 
 The body is ``tests/_parity.py``'s, the same that runs on forked torch ranks: values, gradients, final
 parameters elementwise on every actor, and the ledger, in float64 and float32, on 2 and 3 actors, one agent

@@ -111,7 +111,7 @@ def test_cli_bad_topology_file_exits_2(capsys, tmp_path):
 
 
 def test_cli_topology_json(capsys):
-    """Catches `surf-dist topology SPEC --workers N --json` missing the facts DESIGN.md promises."""
+    """Catches `surf-dist topology SPEC --workers N --json` missing the facts docs/guide.md promises."""
     assert main(["topology", "kregular:n=100,degree=3", "--workers", "4", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["num_agents"] == 100

@@ -1,4 +1,4 @@
-"""The house rules of DESIGN.md, read statically from the source: layers, import cycles, module sizes.
+"""The house rules (docs/development.md), read statically from the source: layers, import cycles, module sizes.
 
 Every ``import`` in a module counts, at module level or inside a function, so an import moved into a function
 to dodge a cycle is still a cycle here.
@@ -194,3 +194,18 @@ def test_nothing_needs_a_folder_beside_the_checkout() -> None:
     needle = "/".join(("..", "shared"))
     bad = sorted(str(p.relative_to(root)) for p in files if p.is_file() and needle in p.read_text())
     assert not bad, f"these files use {needle}: {bad}"
+
+
+def test_documents_cite_only_what_a_clone_holds() -> None:
+    """Catches the README, docs/, code or tests citing documents that do not ship with the project (the team's own
+    design and paper notes), or links into docs/ that lead nowhere."""
+    import re
+
+    root = PACKAGE.parent
+    texts = [root / "README.md", *root.glob("docs/*.md"), *PACKAGE.rglob("*.py"), *(root / "tests").rglob("*.py")]
+    foreign = ("PAPER" + ".md", "DESIGN" + ".md", "STYLE" + ".md")
+    bad = sorted(f"{p.relative_to(root)}: {name}" for p in texts for name in foreign if name in p.read_text())
+    assert not bad, bad
+    for page in [root / "README.md", *root.glob("docs/*.md")]:
+        for target in re.findall(r"\]\(([^)#]+\.(?:md|png))", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.relative_to(root)} links to {target}, which does not exist"

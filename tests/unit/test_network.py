@@ -90,6 +90,15 @@ def test_deadline_silences_exactly_the_late_agents_and_caps_the_round() -> None:
     full = cfg.model.num_layers * cfg.model.num_hops * 2 * graph.number_of_edges() * cfg.data.num_meta_test
     sent = trainer.mixer.ledger.totals(phase_prefix="eval/udgd", direction="forward")["logical_messages"]
     assert sent < full
+    # the baselines meet the same deadline: DGD's late agents are silent in its rounds and send nothing
+    dgd = ev["baselines"]["dgd"]
+    assert dgd["deadline_misses"] > 0
+    rounds = dgd["rounds"][-1]
+    full_dgd = rounds * 2 * graph.number_of_edges() * cfg.data.num_meta_test
+    sent_dgd = trainer.mixer.ledger.totals(phase_prefix="eval/dgd", direction="forward")["logical_messages"]
+    assert sent_dgd < full_dgd
+    on_time, _ = _evaluate()
+    assert dgd["accuracy"] != on_time["baselines"]["dgd"]["accuracy"]
 
 
 def test_link_factors_are_keyed_and_mean_one() -> None:

@@ -53,15 +53,29 @@ def test_missing_fashion_mnist_names_every_file_and_the_debian_package(tmp_path)
     assert "apt-get" not in str(info.value)
 
 
-def test_tune_baselines_picks_the_best_step_on_meta_val() -> None:
-    """Catches tuning on meta-test, a choice that is not the best of the grid, or an unflagged edge."""
-    cfg = load_config("smoke", None, ["eval.rounds_factor=2"])
-    result = tune_baselines(cfg, (0.01, 1.0), progress=False)
-    assert result["num_tasks"] == cfg.data.num_meta_val and result["rounds"] == [6, 12]
+def test_tune_baselines_picks_the_best_step_on_meta_val(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Catches tuning that looks at meta-test tasks, a choice that is not the best of the grid, or an edge flag
+    that is wrong either way (a best step inside the grid flagged, or one at its edge not)."""
+    from surf_dist.worker.trainer import Trainer
+
+    # Prepare: 3 meta-val tasks against 2 meta-test ones, so that the tasks tuned on can be told apart
+    seen: list[str] = []
+    prepare = Trainer.prepare
+    monkeypatch.setattr(Trainer, "prepare", lambda self, split, i: seen.append(split) or prepare(self, split, i))
+    cfg = load_config("smoke", None, ["eval.rounds_factor=2", "data.num_meta_val=3", "data.num_meta_test=2"])
+    grid = (0.001, 0.3, 100.0)  # too small to move, about right, divergent
+
+    # Execute
+    result = tune_baselines(cfg, grid, progress=False)
+
+    # Assert
+    assert set(seen) == {"meta-val"} and result["num_tasks"] == 3 and result["rounds"] == [6, 12]
     for name, rows in result["accuracy"].items():
         best = result["best"][name]
-        assert rows[result["grid"].index(best)][1] == max(r[1] for r in rows)
-        assert name in result["at_edge"]  # a two-point grid: every choice is at an edge
+        assert rows[grid.index(best)][1] == max(r[1] for r in rows)
+        assert (name in result["at_edge"]) == (best in (min(grid), max(grid)))
+        assert f"eval.{name}_step={best:g}" in result["settings"]
+    assert any(best == 0.3 for best in result["best"].values()), "the grid's middle step should win somewhere"
     assert "--set eval.dgd_step=" in format_tuning(result)
 
 

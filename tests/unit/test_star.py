@@ -1,4 +1,4 @@
-"""The star variant (PAPER.md eq. 13) and the Sᵀ option: FedAvg's round by hand, the star's message count,
+"""The star variant (eq. 13 of docs/method.md) and the Sᵀ option: FedAvg's round by hand, the star's message count,
 the server's update, the variant's input checks, and Sᵀ against S."""
 
 from __future__ import annotations
