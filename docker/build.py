@@ -23,7 +23,6 @@ compose files run); older ``surf-dist:KIND-*`` tags are removed. Standard librar
 from __future__ import annotations
 
 import argparse
-import functools
 import hashlib
 import http.server
 import json
@@ -57,6 +56,10 @@ class BuildError(RuntimeError):
     """The image could not be built (or no daemon / client to build it with)."""
 
 
+class NoBaseImage(BuildError):
+    """The base image is neither here nor pullable (docker/ci-daemon.sh makes a local one)."""
+
+
 # --- the docker client and daemon ----------------------------------------------------------------------------
 
 
@@ -81,7 +84,9 @@ def daemon_problem(client: Sequence[str] | None = None) -> str | None:
     """None when the Docker daemon answers, else why not (one line)."""
     try:
         cmd = list(client or [shutil.which("docker") or "docker"])
-        proc = subprocess.run([*cmd, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            [*cmd, "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True, timeout=30
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return f"docker info: {exc}"
     if proc.returncode != 0 or not proc.stdout.strip():
@@ -155,12 +160,9 @@ class LocalIndex:
     def url(self, path: Path) -> str:
         """The URL of a local folder (with a trailing slash) or file, served once this index runs."""
         path = path.resolve()
-        for i, root in enumerate(self.roots):
-            if path == root:
-                break
-        else:
+        if path not in self.roots:
             self.roots.append(path)
-            i = len(self.roots) - 1
+        i = self.roots.index(path)
         suffix = "/" if path.is_dir() else "/" + urllib.parse.quote(path.name)
         return f"http://127.0.0.1:{self.port}/{i}{suffix}"
 
@@ -270,7 +272,8 @@ def dockerfile(kind: str) -> Path:
 
 def context_sources(path: Path) -> list[str]:
     """The build-context paths a Dockerfile copies (COPY without --from) or bind-mounts (RUN --mount ... source=)."""
-    text = re.sub(r"\\\n", " ", "\n".join(ln for ln in path.read_text().splitlines() if not ln.lstrip().startswith("#")))
+    lines = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+    text = re.sub(r"\\\n", " ", "\n".join(lines))
     sources: list[str] = []
     for line in text.splitlines():
         words = line.split()
@@ -362,7 +365,7 @@ def ensure_image(
         pull = subprocess.run([*client, "pull", "-q", base], capture_output=True, text=True, timeout=600)
         base_id = image_id(client, base)
         if base_id is None:
-            raise BuildError(f"base image {base}: not here and not pulled ({pull.stderr.strip()[-300:]})")
+            raise NoBaseImage(f"base image {base}: not here and not pulled ({pull.stderr.strip()[-300:]})")
     index = LocalIndex()
     sources = pip_sources(index, pip_config() if use_pip_config else {})
     settings: dict[str, str] = {}
@@ -439,6 +442,7 @@ def _out(cmd: list[str]) -> str:
 
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server binds it (TIME_WAIT is no use)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -453,7 +457,9 @@ def free_port() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("kind", choices=["cpu", "cuda"])
     parser.add_argument("--base", help=f"base image (default: $SURF_DOCKER_BASE, {PUBLIC_BASE} or {LOCAL_BASE})")
     parser.add_argument("--torch", help="the TORCH build argument, e.g. 'torch==2.13.0+cpu'")
