@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -15,6 +16,7 @@ from types import ModuleType
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+STATUS_FILE = Path(os.environ.get("SURF_DOCKER_STATUS", "/tmp/surf-dist-docker.status"))  # docker/ci-daemon.sh's
 COMPARE_TIMEOUT_S = 300
 
 
@@ -28,6 +30,23 @@ def _load_build() -> ModuleType:
 
 
 build = _load_build()
+
+
+def unavailable() -> str | None:
+    """Why the tier cannot run here (no docker client, no daemon, no client that builds with BuildKit), else
+    None. With docker/ci-daemon.sh's own reason when it left one."""
+    status = STATUS_FILE.read_text().strip() if STATUS_FILE.is_file() else ""
+    why = f"; docker/ci-daemon.sh: {status}" if status else "; .ci/run starts one with docker/ci-daemon.sh"
+    if not shutil.which("docker"):
+        return f"containers: no docker client (apt-get install docker.io){why}"
+    problem = build.daemon_problem()
+    if problem:
+        return f"containers: no Docker daemon ({problem}){why}"
+    try:
+        build.docker_client()
+    except build.BuildError as exc:
+        return f"containers: {exc}{why}"
+    return None
 
 
 @dataclass

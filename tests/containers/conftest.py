@@ -3,8 +3,9 @@
 Where a Docker daemon answers (``.ci/run`` starts one with ``docker/ci-daemon.sh``), the session builds the
 CPU image with ``docker/build.py`` (this machine's pip configuration; an image of the same inputs is reused),
 runs the smoke job once on this host (the local run every container job is compared with, by
-``surf-dist compare``), and reports each image and job in the terminal summary. Where no daemon can be had,
-every test of the tier skips with one reason. ``-m "not containers"`` leaves the tier out.
+``surf-dist compare``), and reports each image and job in the terminal summary. Where no daemon can be
+had, the tier's module skips in one line saying why (``_containers.unavailable``). ``-m "not containers"``
+leaves the tier out.
 """
 
 from __future__ import annotations
@@ -18,9 +19,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from _containers import RECORDS, REPO, Project, build, ensure, host_env, record
+from _containers import RECORDS, REPO, Project, build, ensure, host_env, record, unavailable
 
-STATUS_FILE = Path(os.environ.get("SURF_DOCKER_STATUS", "/tmp/surf-dist-docker.status"))  # docker/ci-daemon.sh's
 LOCAL_TIMEOUT_S = 300
 
 
@@ -33,17 +33,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def docker() -> list[str]:
-    """The docker client command line; skips the tier (one reason for every test) without a daemon."""
-    status = STATUS_FILE.read_text().strip() if STATUS_FILE.is_file() else ""
-    why = f"; docker/ci-daemon.sh: {status}" if status else "; .ci/run starts one with docker/ci-daemon.sh"
-    try:
-        client = build.docker_client()
-    except build.BuildError as exc:
-        pytest.skip(f"containers: {exc}{why}")
-    problem = build.daemon_problem(client)
-    if problem:
-        pytest.skip(f"containers: no Docker daemon ({problem}){why}")
-    return client
+    """The docker client command line (the tier's modules skip at import without a daemon)."""
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    return build.docker_client()
 
 
 @pytest.fixture(scope="session")

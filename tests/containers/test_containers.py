@@ -1,10 +1,14 @@
-"""The CPU image, built, and surf-dist's jobs in its containers, each compared with the same job on this host.
+"""The images of docker/ built, and surf-dist's jobs in containers, each compared with the same job on this host.
 
-Three jobs, all the smoke preset (seconds): one container (no network), the two-node torchrun compose job and
-the Ray compose cluster (head, worker, driver). The compose jobs run on the host's network with every
-address on 127.0.0.1 (``docker/compose.*.host.yml``); the bridge-network files (``compose.*.yml``) run too
-with ``SURF_CONTAINERS_BRIDGE=1`` (traffic then crosses a compose network, off 127.0.0.1). Each job's run
-directory must agree with the local run (``surf-dist compare``: losses, final parameters, accuracies, ledger).
+The CPU image: three jobs, all the smoke preset (seconds): one container (no network), the two-node
+torchrun compose job and the Ray compose cluster (head, worker, driver). The compose jobs run on the host's
+network with every address on 127.0.0.1 (``docker/compose.*.host.yml``); the bridge-network files
+(``compose.*.yml``) run too with ``SURF_CONTAINERS_BRIDGE=1`` (traffic then crosses a compose network, off
+127.0.0.1). Each job's run directory must agree with the local run (``surf-dist compare``: losses, final
+parameters, accuracies, ledger).
+The CUDA image is built last, and checked without a GPU (it cannot run a job here).
+
+Without a Docker daemon this module skips at import, in one line saying why.
 """
 
 from __future__ import annotations
@@ -19,9 +23,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from _containers import Project, compare, record
+from _containers import Project, compare, ensure, record, unavailable
 
 pytestmark = [pytest.mark.containers, pytest.mark.timeout(1800)]  # the first test builds the image
+_REASON = unavailable()
+if _REASON:
+    pytest.skip(_REASON, allow_module_level=True)
 
 JOB_TIMEOUT_S = 300
 
@@ -123,3 +130,19 @@ def test_ray_cluster_in_containers_agrees_with_the_local_run(
     assert summary["comm"]["physical"]["bytes"] > 0, "the two actors exchanged nothing"
     compare(runs / "ray", local_smoke)
     record(f"Ray head + worker + driver ({file})", seconds, "agrees with the local run")
+
+
+def test_cuda_image_builds_with_a_cuda_torch(docker: list[str], logs: Path) -> None:
+    """Catches a CUDA image that does not build, or whose torch has no CUDA, or whose torchvision, Ray or
+    surf-dist does not import (checked without a GPU: importing needs none)."""
+    image = ensure("cuda", logs)
+    probe = "import os, torch, torchvision, ray, surf_dist.cli; print(os.getuid(), torch.version.cuda)"
+    proc = subprocess.run(
+        [*docker, "run", "--rm", "--network", "none", image.tag, "python", "-c", probe],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    uid, cuda = proc.stdout.split()
+    assert uid != "0" and cuda != "None", proc.stdout
