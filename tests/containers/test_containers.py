@@ -65,6 +65,13 @@ def test_cpu_image_runs_surf_dist_as_a_user_with_cpu_torch(docker: list[str], cp
     assert secret_files == "[]", f"build secrets left in the image: {secret_files}"
     help_ = _docker(docker, "run", "--rm", "--network", "none", cpu_image)  # CMD: surf-dist --help
     assert help_.returncode == 0 and "train" in help_.stdout, help_.stdout + help_.stderr
+    # another uid (docker run --user) gets a matplotlib cache too, not a warning per process
+    anyone = _docker(
+        docker, "run", "--rm", "--network", "none", "--user", "4321:4321", cpu_image,
+        "python", "-c", "import matplotlib; print(matplotlib.get_configdir())",
+    )  # fmt: skip
+    assert anyone.returncode == 0 and anyone.stdout.strip() == "/tmp/matplotlib", anyone.stdout + anyone.stderr
+    assert not anyone.stderr.strip(), anyone.stderr
     check = "find /tmp -mindepth 1; test ! -e /etc/pip.conf && echo clean"
     leftovers = _docker(docker, "run", "--rm", "--network", "none", cpu_image, "sh", "-c", check)
     assert leftovers.stdout.strip() == "clean", f"left by the build: {leftovers.stdout}"
