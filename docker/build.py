@@ -17,7 +17,8 @@ pip does on this machine:
 The image is tagged ``surf-dist:KIND-HASH``, HASH over the build's inputs: the Dockerfile, every file it
 copies or mounts, the base image's id, the torch choice and pip's constraints (not the index URLs, whose
 port changes). When that tag exists nothing is built. It is also tagged ``surf-dist:KIND`` (the image the
-compose files run); older ``surf-dist:KIND-*`` tags are removed. Standard library only (Python 3.10+).
+compose files run); older ``surf-dist:KIND-*`` tags are removed, and BuildKit's cache is pruned to
+``SURF_DOCKER_KEEP_BUILD_CACHE`` (default 12GB). Standard library only (Python 3.10+).
 """
 
 from __future__ import annotations
@@ -401,6 +402,8 @@ def ensure_image(
         raise BuildError(f"docker build of {tag} failed (exit {proc.returncode}); log {log}:\n{tail}")
     _tag_latest(client, kind, tag)
     _remove_older(client, kind, tag)
+    keep = os.environ.get("SURF_DOCKER_KEEP_BUILD_CACHE", "12GB")  # the newest layers of both images stay
+    subprocess.run([*client, "builder", "prune", "-f", "--keep-storage", keep], capture_output=True, check=False)
     return Image(tag, built=True, seconds=seconds, size=image_size(client, tag), command=cmd)
 
 
