@@ -45,15 +45,26 @@ def load_compose(name: str) -> dict[str, Any]:
     return data
 
 
-def service_command(name: str, service: str) -> list[str]:
-    """The ``command`` of ``service`` in ``docker/NAME``, as an argument list."""
+_DEFAULTED = re.compile(r"\$\{(\w+):-([^}]*)\}")  # ${NAME:-default}; ${NAME:?error} is left as written
+
+
+def interpolate(text: str, variables: dict[str, str] | None = None) -> str:
+    """``text`` with each ``${NAME:-default}`` as compose renders it: ``variables[NAME]``, else the default."""
+    variables = variables or {}
+    return _DEFAULTED.sub(lambda m: variables.get(m.group(1)) or m.group(2), text)
+
+
+def service_command(name: str, service: str, variables: dict[str, str] | None = None) -> list[str]:
+    """The ``command`` of ``service`` in ``docker/NAME``, as an argument list (``${NAME:-default}`` resolved)."""
     command = load_compose(name)["services"][service]["command"]
-    return shlex.split(command) if isinstance(command, str) else [str(arg) for arg in command]
+    if isinstance(command, str):
+        return shlex.split(interpolate(command, variables))
+    return [interpolate(str(arg), variables) for arg in command]
 
 
 def healthcheck_command(name: str, service: str) -> list[str]:
     """The health check of ``service`` in ``docker/NAME`` (``test: [CMD, ...]``), as an argument list."""
-    test = [str(arg) for arg in load_compose(name)["services"][service]["healthcheck"]["test"]]
+    test = [interpolate(str(arg)) for arg in load_compose(name)["services"][service]["healthcheck"]["test"]]
     assert test[0] == "CMD", f"docker/{name}: {service}'s health check is not [CMD, ...]: {test}"
     return test[1:]
 

@@ -42,8 +42,9 @@ def test_two_torchrun_nodes_with_c10d_rendezvous(tmp_path: Path) -> None:
             service_command("compose.torchrun.yml", node),
             hosts={"node0:29500": f"127.0.0.1:{port}"},
             runs_dir=tmp_path / "runs",
-            values={"--max-restarts": "0"},  # fail fast here; the containers restart up to 3 times
-            extra=["--preset", "smoke", *sets, "--quiet"],
+            # fail fast here (the containers restart up to 3 times); the smoke job, not the main one
+            values={"--max-restarts": "0", "--preset": "smoke"},
+            extra=[*sets, "--quiet"],
         )
         for node in ("node0", "node1")
     ]

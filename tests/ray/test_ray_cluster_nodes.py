@@ -123,7 +123,7 @@ def test_ray_head_and_second_node_with_token_auth(tmp_path: Path, cluster_env: d
     # here the driver shares the head's machine and uses its raylet
     assert join == ["ray", "start", "--address", "head:6379", "--num-cpus", "0", "--num-gpus", "0"]
     sets = [arg for s in [*SMALL_SMOKE, "run.ray_cpus_per_worker=1"] for arg in ("--set", s)]
-    driver_cmd = on_host(drive, hosts=hosts, runs_dir=runs, extra=["--preset", "smoke", *sets, "--quiet"])
+    driver_cmd = on_host(drive, hosts=hosts, runs_dir=runs, values={"--preset": "smoke"}, extra=[*sets, "--quiet"])
     health_cmd = on_host(healthcheck_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs)
     address = hosts["head:6379"]
     nodes: list[subprocess.Popen] = []
