@@ -4,8 +4,8 @@ check: test lint
 test:
 	python -m pytest -q
 lint:
-	ruff check surf_dist tests bench
-	ruff format --check surf_dist tests bench
+	ruff check surf_dist tests bench examples
+	ruff format --check surf_dist tests bench examples
 	mypy surf_dist
 bench:
 	python bench/step_time.py
