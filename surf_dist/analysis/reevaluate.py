@@ -12,6 +12,7 @@ from typing import Any
 
 from ..config import Config, load_config, read_config
 from ..errors import InputError
+from ..plugins import method_label
 from ..rundir.atomic import write_json_atomic
 from ..rundir.summary import EvalResult
 
@@ -122,7 +123,7 @@ def reevaluate(
         print("U-DGD accuracy per layer:", " ".join(f"{a:.3f}" for a in u.accuracy_per_layer))
         for name, b in result.baselines.items():
             print(
-                f"{name.upper()}: {b.accuracy_at_udgd_rounds:.3f} @ {u.rounds} rounds, "
+                f"{method_label(name)}: {b.accuracy_at_udgd_rounds:.3f} @ {u.rounds} rounds, "
                 f"{b.accuracy_at_max_rounds:.3f} @ {b.rounds[-1]}"
             )
     return out
@@ -199,7 +200,7 @@ def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str], *
         for row in rows:
             cells = [f"U-DGD {row['udgd']['accuracy']:.3f} in {row['udgd']['time_s']:.3g} s"]
             cells += [
-                f"{name.upper()} {r['accuracy_at_udgd_rounds']:.3f} / {r['accuracy']:.3f} in {r['time_s']:.3g} s"
+                f"{method_label(name)} {r['accuracy_at_udgd_rounds']:.3f} / {r['accuracy']:.3f} in {r['time_s']:.3g} s"
                 for name, r in row.items()
                 if name not in ("value", "udgd")
             ]
@@ -242,7 +243,8 @@ def sweep_alpha(
         r, r_max = rounds
         names = list(rows[0]["baselines"]) if rows else []
         print(
-            f"{'alpha':>6} {'U-DGD@' + str(r):>12} " + " ".join(f"{(n.upper() + '@' + str(r_max)):>14}" for n in names)
+            f"{'alpha':>6} {'U-DGD@' + str(r):>12} "
+            + " ".join(f"{(method_label(n) + '@' + str(r_max)):>14}" for n in names)
         )
         for row in rows:
             cells = " ".join(f"{row['baselines'][n]['at_max_rounds']:>14.3f}" for n in names)

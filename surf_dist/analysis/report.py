@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
+from ..plugins import method_label
 from ..rundir.atomic import write_json_atomic, write_text_atomic
 from ..rundir.costs import to_target
 from ..rundir.outputs import save_figure
@@ -55,7 +56,7 @@ def _curves(summary: dict[str, Any]) -> dict[str, dict[str, list[float]]]:
         }
     }
     for name, b in ev["baselines"].items():
-        out[name.upper()] = {
+        out[method_label(name)] = {
             "accuracy": b["accuracy"],
             "rounds": b["rounds"],
             "bytes": b.get("agent_bytes", []),

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..config import Config, replace
-from ..plugins import METHODS
+from ..plugins import METHODS, method_label
 from ..runtime.launch import run_job
 from ..worker.jobs import EvalJob
 
@@ -45,7 +45,7 @@ def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progr
         if progress:
             print(
                 f"step {step:g}: "
-                + ", ".join(f"{n.upper()} {b['accuracy_at_max_rounds']:.4f}" for n, b in ev["baselines"].items())
+                + ", ".join(f"{method_label(n)} {b['accuracy_at_max_rounds']:.4f}" for n, b in ev["baselines"].items())
             )
     best = {name: grid[max(range(len(grid)), key=lambda i: rows[i][1])] for name, rows in result["accuracy"].items()}
     result["best"] = best
@@ -63,7 +63,7 @@ def format_tuning(result: dict[str, Any]) -> str:
     """The grid as a table (accuracy at K·L and at the last round), the choice, and edge warnings."""
     r, r_max = result["rounds"]
     lines = [f"meta-val accuracy over {result['num_tasks']} tasks, @{r} / @{r_max} rounds"]
-    lines.append(f"{'step':>8} " + " ".join(f"{name.upper():>17}" for name in result["accuracy"]))
+    lines.append(f"{'step':>8} " + " ".join(f"{method_label(name):>17}" for name in result["accuracy"]))
     for i, step in enumerate(result["grid"]):
         cells = [f"{rows[i][0]:.4f} / {rows[i][1]:.4f}" for rows in result["accuracy"].values()]
         lines.append(f"{step:>8g} " + " ".join(f"{c:>17}" for c in cells))

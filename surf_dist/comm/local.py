@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..core.compression import Codec
 from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator
 from .ledger import Ledger
@@ -33,7 +34,7 @@ class _RecordedShift(torch.autograd.Function):
     @staticmethod
     def backward(ctx: Any, g_ND: torch.Tensor):
         m = ctx.mixer
-        m.record_round("backward", ctx.layer, ctx.hop, ctx.silent, g_ND.shape[1], g_ND.element_size())
+        m.record_round("backward", ctx.layer, ctx.hop, ctx.silent, g_ND.shape[1] * g_ND.element_size())
         return ctx.s.transpose_matmul(g_ND.contiguous()), None, None, None, None
 
 
@@ -74,10 +75,18 @@ class LocalMixer(Mixer):
             )
         return self._operators[dtype]
 
-    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
+    def shift(
+        self,
+        x_AD: torch.Tensor,
+        *,
+        layer: int,
+        hop: int,
+        silent: SilentAgents | None = None,
+        wire: tuple[Codec, tuple[torch.Tensor, ...]] | None = None,
+    ) -> torch.Tensor:
         live = None if silent is None else self.hosted_live(silent)
         x_eff = self.stale_or_zero(x_AD, live, hop)
-        self.record_round("forward", layer, hop, silent, x_AD.shape[1], x_AD.element_size())
+        self.record_round("forward", layer, hop, silent, self.message_bytes(x_AD, wire))
         if torch.is_grad_enabled() and x_eff.requires_grad:
             return _RecordedShift.apply(x_eff, self, layer, hop, silent)
         return self.operator(x_eff.dtype).matrix @ x_eff

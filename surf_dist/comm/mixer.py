@@ -85,6 +85,7 @@ class Mixer(ABC):
         (agents per worker) is given. Subclasses extend this."""
         if placement is not None:
             self._host(placement[self.rank])
+        self.shift_operator: ShiftOperator | None = shift  # the S rounds multiply by now
         self._edge_sender, receivers = graph.edges_of(self.agents)  # the hosted agents' out-edges
         self.ledger.set_edges(self.agents[self._edge_sender], receivers)
         self.reset_stale()
@@ -165,19 +166,35 @@ class Mixer(ABC):
         return x_eff
 
     def record_round(
-        self, direction: str, layer: int, hop: int, silent: SilentAgents | None, dim: int, itemsize: int
+        self, direction: str, layer: int, hop: int, silent: SilentAgents | None, message_bytes: int
     ) -> int:
         """Log the logical messages hosted live agents send in one round (sender-side accounting)."""
         if self.recomputing:
             return 0
         live_A = self.live_of(silent, "hosted", self.agents)
         live_E = None if live_A is None else live_A[self._edge_sender]
-        return self.ledger.record_logical(direction, layer, hop, live_E, dim * itemsize)
+        return self.ledger.record_logical(direction, layer, hop, live_E, message_bytes)
+
+    @staticmethod
+    def message_bytes(x_AD: torch.Tensor, wire: tuple[Any, tuple[torch.Tensor, ...]] | None) -> int:
+        """Bytes of one message of a round: a row of ``x``, or its compressed form (``wire``: codec, parts)."""
+        if wire is None:
+            return x_AD.shape[1] * x_AD.element_size()
+        return int(wire[0].message_bytes(x_AD.shape[1], x_AD.element_size()))
 
     # -- the seam --------------------------------------------------------------------------------------
     @abstractmethod
-    def shift(self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None) -> torch.Tensor:
-        """Rows of S·X for the hosted agents, A × D."""
+    def shift(
+        self,
+        x_AD: torch.Tensor,
+        *,
+        layer: int,
+        hop: int,
+        silent: SilentAgents | None = None,
+        wire: tuple[Any, tuple[torch.Tensor, ...]] | None = None,
+    ) -> torch.Tensor:
+        """Rows of S·X for the hosted agents, A × D. ``wire``: (codec, the hosted rows encoded) when X holds
+        compressed rows (``core.compression``): the encoded rows travel, the ledger counts compressed bytes."""
 
     @abstractmethod
     def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:

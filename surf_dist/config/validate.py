@@ -150,6 +150,8 @@ def validate_config(cfg: Config) -> list[str]:
             source=f"topology.spec {cfg.topology.spec!r}",
         )
         n = graph.number_of_nodes()
+        if graph.directed:
+            p.append(_directed_problem(cfg))
         if f.num_async >= n:
             p.append(f"failures.num_async = {f.num_async}: must be below the number of agents ({n})")
         if m.variant == "star" and not (graph.number_of_edges() == n - 1 and np.all(graph.u == 0)):
@@ -163,6 +165,18 @@ def validate_config(cfg: Config) -> list[str]:
     except InputError as exc:
         p.extend(f"topology.spec: {q}" for q in exc.problems)
     return p
+
+
+def _directed_problem(cfg: Config) -> str:
+    """A directed graph: U-DGD's layers (and most methods) assume messages both ways; say which methods accept it."""
+    from ..plugins import METHODS
+
+    accept = [name for name in METHODS.names() if getattr(METHODS.get(name), "directed", False)]
+    return (
+        f"topology.spec = {cfg.topology.spec!r} is a directed graph: U-DGD and the methods that mix with a row-"
+        "stochastic or symmetric S need an undirected one (fix: an undirected graph); the methods that accept a "
+        f"directed graph: {', '.join(accept) or 'none registered'}"
+    )
 
 
 def _network_problems(cfg: Config) -> list[str]:
@@ -295,9 +309,9 @@ def _variant_problems(cfg: Config) -> list[str]:
     if star and cfg.failures.semantics != "zero":
         p.append("failures.semantics = stale: the star variant reads a client that does not upload as 0 (use zero)")
     variant_of = {name: METHODS.get(name).variant for name in METHODS.names()}
-    wrong = [b for b in cfg.eval.baselines if b in variant_of and variant_of[b] != m.variant]
+    wrong = [b for b in cfg.eval.baselines if b in variant_of and variant_of[b] not in (m.variant, "any")]
     if wrong:
-        allowed = [name for name, v in variant_of.items() if v == m.variant]
+        allowed = [name for name, v in variant_of.items() if v in (m.variant, "any")]
         p.append(
             f"eval.baselines = {list(cfg.eval.baselines)}: {', '.join(wrong)} cannot run with model.variant = "
             f"{m.variant}; use {', '.join(allowed)}"

@@ -4,7 +4,8 @@
 with these members (``surf_dist.comm.Mixer`` implements them on every backend):
 
 * ``num_agents``: n, the agents of the whole graph; ``agents_t``: the hosted agents' global ids (A, sorted);
-* ``shift(x_AD, layer=, hop=, silent=)``: the hosted rows of S·X, one round, differentiable;
+* ``shift(x_AD, layer=, hop=, silent=, wire=)``: the hosted rows of S·X, one round, differentiable (``wire``: the
+  rows compressed, see ``core.compression``);
 * ``hosted_live(silent)``: which hosted agents are live (not in the silent set), A bools on the device;
 * ``all_reduce_sum(t, ledger_layer=, num_senders=)``: the sum over workers, differentiable; with
   ``ledger_layer`` it is part of the method (e.g. agent-batch normalisation) and is counted as such;
@@ -37,7 +38,13 @@ class Mixing(Protocol):
     agents_t: torch.Tensor
 
     def shift(
-        self, x_AD: torch.Tensor, *, layer: int, hop: int, silent: SilentAgents | None = None
+        self,
+        x_AD: torch.Tensor,
+        *,
+        layer: int,
+        hop: int,
+        silent: SilentAgents | None = None,
+        wire: tuple[Any, tuple[torch.Tensor, ...]] | None = None,
     ) -> torch.Tensor: ...
 
     def hosted_live(self, silent: SilentAgents | None) -> torch.Tensor: ...

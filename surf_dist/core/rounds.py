@@ -16,8 +16,10 @@ from typing import Any, Protocol
 
 import torch
 
+from .compression import Codec
 from .objective import correct_per_agent, grad_per_agent, logits, loss_per_agent
 from .protocol import Mixing, SilentAgents
+from .rng import keyed_seed, uniform_rows
 from .sampling import batch_indices, take_batch
 
 
@@ -85,6 +87,11 @@ class RoundContext:
         return self.mixer.hosted_live(self._silent)[:, None]
 
     @property
+    def num_uploads(self) -> int:
+        """M, the clients that upload in a round (star; 0 elsewhere)."""
+        return int(getattr(self.schedule, "uploads_per_round", 0))
+
+    @property
     def uploading_A(self) -> torch.Tensor:
         """A × 1 bools (star): the live clients that upload this round."""
         return self.mixer.hosted_live(self.schedule.quiet(self.round, "uploaders", self._silent))[:, None]
@@ -92,6 +99,9 @@ class RoundContext:
     def exchange(self, x_AX: torch.Tensor) -> torch.Tensor:
         """One exchange: the hosted rows of S·X (A × X); its senders are the method's ``senders[k]`` for the
         k-th exchange of the round; silent (or non-sending) agents' rows count as the Mixer's semantics say."""
+        return self._exchange(x_AX, x_AX.shape[1] * x_AX.element_size())
+
+    def _exchange(self, x_AX: torch.Tensor, num_bytes: int, wire: Any = None) -> torch.Tensor:
         senders = self.method.senders
         hop = len(self._exchanges) + 1
         if hop > len(senders):
@@ -100,12 +110,42 @@ class RoundContext:
                 f"{len(senders)} (senders = {senders!r}); declare one entry of senders per exchange"
             )
         kind = senders[hop - 1]
-        self._exchanges.append((kind, x_AX.shape[1] * x_AX.element_size()))
+        self._exchanges.append((kind, num_bytes))
         quiet = self.schedule.quiet(self.round, kind, self._silent)
-        return self.mixer.shift(x_AX, layer=self.round, hop=hop, silent=quiet)
+        return self.mixer.shift(x_AX, layer=self.round, hop=hop, silent=quiet, wire=wire)
+
+    def exchange_compressed(self, x_AD: torch.Tensor, codec: Codec) -> tuple[torch.Tensor, torch.Tensor]:
+        """One exchange of Q(x) (``core.compression``): (Q(x) A × D, the hosted rows of S·Q(X)). The encoded rows
+        travel between workers and the ledger counts the compressed bytes (values and indices, or levels)."""
+        hop = len(self._exchanges) + 1
+        uniform = self.uniform(x_AD.shape[1], f"compress/{hop}") if codec.kind == "qbits" else None
+        parts = codec.encode(x_AD, uniform)
+        q_AD = codec.decode(parts, x_AD.shape[1])
+        num_bytes = codec.message_bytes(x_AD.shape[1], x_AD.element_size())
+        return q_AD, self._exchange(q_AD, num_bytes, wire=(codec, parts))
 
     def end(self) -> list[tuple[str, int]]:
         return self._exchanges
+
+    def uniform(self, width: int, purpose: str) -> torch.Tensor:
+        """A × width uniforms in [0, 1), keyed by (seed, method, purpose, task, round) and the agent: every worker
+        draws its own agents' rows of the same table."""
+        key = keyed_seed(self.seed, "method", self.method.name, purpose, self.step_index, self.round)
+        return uniform_rows(key, self.agents_t, width).to(self.train_x_AMP.device)
+
+    def pooled_mean(self, x_AX: torch.Tensor) -> torch.Tensor:
+        """The mean of every agent's row (1 × X, the same on every worker): what a central server would hold. A
+        collective of the simulation (for the centralised reference), not a message between agents."""
+        total = self.mixer.all_reduce_sum(x_AX.sum(dim=0, keepdim=True))
+        return total / self.num_agents
+
+    def gradient_of(self, loss: Any, w_AD: torch.Tensor) -> torch.Tensor:
+        """∂ Σ_i loss(w)_i / ∂w (A × D) by automatic differentiation, for local objectives without a closed form
+        (``loss(w) -> A`` losses, one per agent; each row's gradient is its own agent's)."""
+        with torch.enable_grad():
+            w = w_AD.detach().requires_grad_(True)
+            (grad,) = torch.autograd.grad(loss(w).sum(), w)
+        return grad
 
     # -- local computation ------------------------------------------------------------------------------------
     def batch(self, size: int, local_step: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -2,9 +2,11 @@
 
 An undirected graph over agents 0..n-1 is stored as its E edges ``(u[e], v[e])`` with ``u < v``, sorted and
 unique, each with a positive finite ``weight`` (1.0 unless a file says otherwise), and **no self-loops**: the
-shift operator adds the self-weight its normalisation prescribes. Memory and every method are O(n + E).
+shift operator adds the self-weight its normalisation prescribes. A directed graph (``directed=True``) stores
+its E arcs u[e] → v[e] (u sends to v), sorted by (u, v) and unique. Memory and every method are O(n + E).
 
-Shapes: N agents, E undirected edges, 2E directed edges (both directions, the CSR adjacency).
+Shapes: N agents, E edges; the CSR adjacency holds the directed edges (2E of an undirected graph: both
+directions; E of a directed one), row i listing the agents i sends to.
 """
 
 from __future__ import annotations
@@ -28,35 +30,39 @@ class Graph:
     u: np.ndarray  # E int64, u < v
     v: np.ndarray  # E int64
     weight: np.ndarray  # E float64, positive and finite
+    directed: bool = False  # u[e] → v[e] only (else both ways, u < v)
 
     @classmethod
-    def from_edges(cls, num_agents: int, u: Any, v: Any, weight: Any = None, *, combine: str = "first") -> Graph:
-        """The canonical graph of an edge list: ends ordered (u < v), self-loops dropped, duplicates merged
-        (the first listed weight is kept), edges sorted by (u, v)."""
+    def from_edges(
+        cls, num_agents: int, u: Any, v: Any, weight: Any = None, *, combine: str = "first", directed: bool = False
+    ) -> Graph:
+        """The canonical graph of an edge list: ends ordered (u < v) unless ``directed``, self-loops dropped,
+        duplicates merged (the first listed weight is kept), edges sorted by (u, v)."""
         u = np.asarray(u, dtype=np.int64).reshape(-1)
         v = np.asarray(v, dtype=np.int64).reshape(-1)
         w = np.ones(u.shape[0]) if weight is None else np.asarray(weight, dtype=np.float64).reshape(-1)
-        lo, hi = np.minimum(u, v), np.maximum(u, v)
+        lo, hi = (u, v) if directed else (np.minimum(u, v), np.maximum(u, v))
         keep = lo != hi
         lo, hi, w = lo[keep], hi[keep], w[keep]
         key = lo * np.int64(num_agents) + hi
         _, first = np.unique(key, return_index=True)  # sorted by key = sorted by (u, v); first occurrence
-        return cls(int(num_agents), lo[first], hi[first], w[first].astype(np.float64))
+        return cls(int(num_agents), lo[first], hi[first], w[first].astype(np.float64), directed)
 
     @classmethod
     def from_networkx(cls, graph: nx.Graph) -> Graph:
-        """A networkx graph whose nodes are 0..n-1 (weights from the ``"weight"`` attribute, default 1)."""
+        """A networkx graph (or DiGraph) whose nodes are 0..n-1 (weights from ``"weight"``, default 1)."""
         edges = list(graph.edges(data="weight", default=1.0))
+        directed = bool(graph.is_directed())
         if not edges:
-            return cls.from_edges(graph.number_of_nodes(), [], [], [])
+            return cls.from_edges(graph.number_of_nodes(), [], [], [], directed=directed)
         u, v, w = zip(*edges, strict=True)
-        return cls.from_edges(graph.number_of_nodes(), u, v, w)
+        return cls.from_edges(graph.number_of_nodes(), u, v, w, directed=directed)
 
     def to_networkx(self) -> nx.Graph:
         """The same graph as an ``nx.Graph`` (for small graphs: tools, tests, GraphML)."""
         import networkx as nx
 
-        graph = nx.Graph()
+        graph = nx.DiGraph() if self.directed else nx.Graph()
         graph.add_nodes_from(range(self.num_agents))
         graph.add_weighted_edges_from(zip(self.u.tolist(), self.v.tolist(), self.weight.tolist(), strict=True))
         return graph
@@ -66,7 +72,13 @@ class Graph:
         return self.num_agents
 
     def number_of_edges(self) -> int:
+        """E: undirected edges, or the arcs of a directed graph."""
         return int(self.u.shape[0])
+
+    @property
+    def num_directed_edges(self) -> int:
+        """The directed edges a round sends over: 2E undirected, E directed."""
+        return self.number_of_edges() * (1 if self.directed else 2)
 
     @property
     def weighted(self) -> bool:
@@ -75,11 +87,15 @@ class Graph:
     # -- adjacency ----------------------------------------------------------------------------------------------
     @cached_property
     def csr(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The symmetric adjacency over both directions as CSR: (indptr N+1, indices 2E, weights 2E); row i
-        lists i's neighbours in increasing order. Directed edge k goes from ``sender[k]`` to ``indices[k]``."""
-        src = np.concatenate([self.u, self.v])
-        dst = np.concatenate([self.v, self.u])
-        w = np.concatenate([self.weight, self.weight])
+        """The directed edges as CSR: (indptr N+1, indices, weights), row i listing the agents i sends to in
+        increasing order (both directions of every edge of an undirected graph). Directed edge k goes from
+        ``sender[k]`` to ``indices[k]``."""
+        if self.directed:
+            src, dst, w = self.u, self.v, self.weight
+        else:
+            src = np.concatenate([self.u, self.v])
+            dst = np.concatenate([self.v, self.u])
+            w = np.concatenate([self.weight, self.weight])
         order = np.lexsort((dst, src))
         indptr = np.zeros(self.num_agents + 1, dtype=np.int64)
         np.cumsum(np.bincount(src, minlength=self.num_agents), out=indptr[1:])
@@ -102,10 +118,16 @@ class Graph:
 
     @cached_property
     def degree(self) -> np.ndarray:
-        """N: neighbours per agent (unweighted)."""
+        """N: neighbours per agent (unweighted); a directed graph's out-degree (the agents it sends to)."""
         return np.diff(self.csr[0])
 
+    @cached_property
+    def in_degree(self) -> np.ndarray:
+        """N: the agents each agent receives from (the degree of an undirected graph)."""
+        return np.bincount(self.csr[1], minlength=self.num_agents) if self.directed else self.degree
+
     def adjacency(self, weighted: bool = True) -> sp.csr_array:
+        """A with A[i, j] the weight of the edge i → j (symmetric for an undirected graph)."""
         indptr, indices, w = self.csr
         data = w if weighted else np.ones_like(w)
         return sp.csr_array((data, indices, indptr), shape=(self.num_agents, self.num_agents))
@@ -113,10 +135,11 @@ class Graph:
     # -- connectivity -------------------------------------------------------------------------------------------
     @cached_property
     def component_sizes(self) -> list[int]:
-        """Sizes of the connected components, largest first."""
+        """Sizes of the connected components (strongly connected ones of a directed graph), largest first."""
         if self.num_agents == 0:
             return []
-        _, labels = connected_components(self.adjacency(weighted=False), directed=False)
+        # a directed graph: strongly connected components (every agent's value must reach every other)
+        _, labels = connected_components(self.adjacency(weighted=False), directed=self.directed, connection="strong")
         return sorted(np.bincount(labels).tolist(), reverse=True)
 
     def is_connected(self) -> bool:
@@ -124,7 +147,7 @@ class Graph:
 
     def relabel(self, labels: np.ndarray) -> Graph:
         """The graph with agent i renamed ``labels[i]`` (a permutation of 0..n-1)."""
-        return Graph.from_edges(self.num_agents, labels[self.u], labels[self.v], self.weight)
+        return Graph.from_edges(self.num_agents, labels[self.u], labels[self.v], self.weight, directed=self.directed)
 
 
 def is_networkx(obj: object) -> TypeGuard[nx.Graph]:

@@ -120,11 +120,7 @@ def _weight(token: Any) -> float | None:
 def _graph_from_records(records: _Records, *, directed_ok: bool) -> tuple[Graph | None, list[str]]:
     """Validate what a file lists and build the canonical graph; every problem is collected."""
     problems = list(records.problems)
-    if records.directed and not directed_ok:
-        problems.append(
-            "the graph is declared directed; surf-dist needs an undirected graph (declare it "
-            "undirected, or load with directed_ok=True to merge u->v and v->u)"
-        )
+    arcs = records.directed and not directed_ok  # a directed graph: u->v and v->u are two arcs
     mirrors_ok = records.mirrors_ok or directed_ok
     bad_id = "node id {!r} ({}) is not a non-negative integer: agents are numbered 0..n-1"
     declared: set[int] = set()
@@ -161,7 +157,7 @@ def _graph_from_records(records: _Records, *, directed_ok: bool) -> tuple[Graph 
                 "self-weight as its normalisation says"
             )
             continue
-        repeat = (u, v) if (u, v) in seen else (v, u) if (v, u) in seen else None
+        repeat = (u, v) if (u, v) in seen else (v, u) if (v, u) in seen and not arcs else None
         if repeat is not None:
             other_weight, other_where = seen[repeat]
             conflict = weight is not None and other_weight is not None and other_weight != weight
@@ -174,7 +170,7 @@ def _graph_from_records(records: _Records, *, directed_ok: bool) -> tuple[Graph 
                 problems.append(f"duplicate edge {u}-{v} ({other_where} and {where}): list each edge once")
             continue
         seen[(u, v)] = (weight, where)
-        edges[(min(u, v), max(u, v))] = weight if weight is not None else 1.0
+        edges[(u, v) if arcs else (min(u, v), max(u, v))] = weight if weight is not None else 1.0
     if not node_ids:
         problems.append("the graph is empty: it has no agents")
     else:
@@ -188,7 +184,7 @@ def _graph_from_records(records: _Records, *, directed_ok: bool) -> tuple[Graph 
     if problems:
         return None, problems
     ends = np.array(list(edges), dtype=np.int64).reshape(-1, 2)
-    return Graph.from_edges(len(node_ids), ends[:, 0], ends[:, 1], list(edges.values())), []
+    return Graph.from_edges(len(node_ids), ends[:, 0], ends[:, 1], list(edges.values()), directed=arcs), []
 
 
 def load_graph_file(path: str | Path, *, directed_ok: bool = False) -> Graph:
@@ -231,12 +227,12 @@ def as_graph(graph: Graph | nx.Graph) -> Graph:
 def validate_graph(
     graph: Graph | nx.Graph, *, num_workers: int = 1, allow_disconnected: bool = False, source: str = "graph"
 ) -> None:
-    """Check a graph for a run: undirected, nodes 0..n-1, no self-loops, positive finite weights, connected
-    (unless allowed), and at least one agent per worker. Raises InputError with every problem."""
+    """Check a graph for a run: nodes 0..n-1, no self-loops, positive finite weights, connected (strongly, if
+    directed; unless allowed), and at least one agent per worker. Raises InputError with every problem."""
     problems = []
     if is_networkx(graph):
-        if graph.is_directed() or graph.is_multigraph():
-            problems.append("the graph must be a simple undirected nx.Graph")
+        if graph.is_multigraph():
+            problems.append("the graph must be a simple nx.Graph or nx.DiGraph (no parallel edges)")
         elif graph.number_of_nodes() and set(graph.nodes) != set(range(graph.number_of_nodes())):
             problems.append("node ids must be exactly 0..n-1")
         else:
@@ -262,10 +258,11 @@ def validate_graph(
         )
     if n and not allow_disconnected and not graph.is_connected():
         sizes = graph.component_sizes
+        what = "not strongly connected" if graph.directed else "disconnected"
         problems.append(
-            f"the graph is disconnected ({len(sizes)} components of sizes "
+            f"the graph is {what} ({len(sizes)} components of sizes "
             f"{sizes[:8]}{' ...' if len(sizes) > 8 else ''}): information cannot reach every "
-            "agent; connect the components or allow disconnected graphs"
+            "agent; connect the components, or set topology.allow_disconnected=true to run on it anyway"
         )
     if problems:
         raise InputError(problems, source=source)

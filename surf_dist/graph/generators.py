@@ -229,6 +229,25 @@ def _complete_edges(n: int) -> float:
 complete.expected_edges = _complete_edges  # type: ignore[attr-defined]
 
 
+@register_topology("directed_ring")
+def directed_ring(*, rng: np.random.Generator, n: N) -> Graph:
+    """A directed cycle: agent i sends to i + 1 (mod n) only."""
+    return Graph.from_edges(n, np.arange(n), (np.arange(n) + 1) % n, directed=True)
+
+
+def exponential_peers(n: int) -> np.ndarray:
+    """The offsets 2^0, 2^1, ..., 2^(τ−1), τ = ⌈log₂ n⌉, of the exponential graph (those below n)."""
+    return np.array([2**k for k in range(max(1, int(np.ceil(np.log2(n)))))], dtype=np.int64)
+
+
+@register_topology("exponential")
+def exponential(*, rng: np.random.Generator, n: N) -> Graph:
+    """The static exponential graph (directed): agent i sends to i + 2^k (mod n) for k = 0..⌈log₂ n⌉ − 1."""
+    offsets = exponential_peers(n)
+    senders = np.repeat(np.arange(n), len(offsets))
+    return Graph.from_edges(n, senders, (senders + np.tile(offsets, n)) % n, directed=True)
+
+
 def _as_graph(made: Any, name: str) -> Graph:
     """A generator's result (Graph, networkx graph, or (n, u, v) edge arrays) as a ``Graph``."""
     if isinstance(made, Graph):

@@ -28,19 +28,21 @@ class HaloPlan:
     placement: list[np.ndarray]  # agents per worker
     owner: np.ndarray  # owner[agent] = worker
     send: dict[tuple[int, int], np.ndarray]
-    cut_edges: int  # undirected edges whose ends lie on different workers
+    cut_edges: int  # edges (arcs of a directed graph) whose ends lie on different workers
 
     @property
     def num_workers(self) -> int:
         return len(self.placement)
 
     def neighbours_of(self, worker: int) -> list[int]:
-        """Sorted workers that exchange rows with ``worker`` (send is symmetric in its pairs)."""
-        return sorted(dst for src, dst in self.send if src == worker)
+        """Sorted workers ``worker`` exchanges rows with, either way (the same both ways for an undirected graph)."""
+        return sorted(
+            {dst for src, dst in self.send if src == worker} | {src for src, dst in self.send if dst == worker}
+        )
 
     def halo_of(self, worker: int) -> np.ndarray:
         """Sorted ids of agents hosted elsewhere whose rows ``worker`` receives every round."""
-        rows = [self.send[(src, worker)] for src in self.neighbours_of(worker)]
+        rows = [self.send[(src, dst)] for src, dst in self.send if dst == worker]
         return np.sort(np.concatenate(rows)) if rows else np.empty(0, dtype=np.int64)
 
 
@@ -72,15 +74,16 @@ def _owner(placement: list[np.ndarray], num_agents: int) -> np.ndarray:
 
 
 def halo_plan(graph: Graph | nx.Graph, placement: list[np.ndarray]) -> HaloPlan:
-    """Build the halo plan: for each cross-worker edge (u on w1, v on w2), u is in send[(w1, w2)] and v in
-    send[(w2, w1)]. O(n + E) with array operations."""
+    """Build the halo plan: for each directed edge u → v between workers (u on w1, v on w2), u is in
+    send[(w1, w2)] (both directions of an undirected edge). O(n + E) with array operations."""
     graph = as_graph(graph)
     n, num_workers = graph.num_agents, len(placement)
     owner = _owner(placement, n)
-    cut = owner[graph.u] != owner[graph.v]
-    u, v = graph.u[cut], graph.v[cut]
-    src, dst = np.concatenate([owner[u], owner[v]]), np.concatenate([owner[v], owner[u]])
-    key = np.unique((src * num_workers + dst) * n + np.concatenate([u, v]))
+    sender, receiver = graph.sender, graph.csr[1]
+    crossing = owner[sender] != owner[receiver]
+    u = sender[crossing]
+    src, dst = owner[u], owner[receiver[crossing]]
+    key = np.unique((src * num_workers + dst) * n + u)
     pair, agent = np.divmod(key, n)
     breaks = np.flatnonzero(np.diff(pair)) + 1
     send = {
@@ -89,13 +92,14 @@ def halo_plan(graph: Graph | nx.Graph, placement: list[np.ndarray]) -> HaloPlan:
         if len(p)
     }
     owner.setflags(write=False)
-    return HaloPlan([np.sort(np.asarray(p, dtype=np.int64)) for p in placement], owner, send, int(cut.sum()))
+    cut = int(crossing.sum()) // (1 if graph.directed else 2)
+    return HaloPlan([np.sort(np.asarray(p, dtype=np.int64)) for p in placement], owner, send, cut)
 
 
 def traffic_per_round(graph: Graph | nx.Graph, plan: HaloPlan, dim: int, bytes_per_float: int = 4) -> dict[str, Any]:
     """Traffic of one round for rows of ``dim`` floats.
 
-    logical:  messages = sum_i out-degree(i) = 2 |E| (no self-loops); bytes = messages * dim * bytes_per_float
+    logical:  messages = sum_i out-degree(i) = 2 |E| (|E| arcs of a directed graph); bytes = messages * dim * bytes
     physical: rows = sum over (src, dst) pairs of |send[(src, dst)]|; bytes = rows * dim * bytes_per_float;
               worker_pairs = number of (src, dst) pairs that exchange anything.
     """
@@ -106,7 +110,7 @@ def traffic_per_round(graph: Graph | nx.Graph, plan: HaloPlan, dim: int, bytes_p
     ]
     if problems:
         raise InputError(problems, source="traffic")
-    num_messages = 2 * as_graph(graph).number_of_edges()
+    num_messages = as_graph(graph).num_directed_edges
     num_rows = sum(len(agents) for agents in plan.send.values())
     bytes_per_row = dim * bytes_per_float
     return {

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover - networkx is imported where a graph is co
 def num_cut_edges(graph: Graph, placement: list[np.ndarray]) -> int:
     """Undirected edges whose ends lie on different workers."""
     owner = owner_of(placement, graph.num_agents)
-    return int(np.count_nonzero(owner[graph.u] != owner[graph.v]))
+    return int(np.count_nonzero(owner[graph.u] != owner[graph.v]))  # edges (or arcs) between workers
 
 
 def owner_of(placement: list[np.ndarray], num_agents: int) -> np.ndarray:
@@ -42,6 +42,8 @@ def owner_of(placement: list[np.ndarray], num_agents: int) -> np.ndarray:
 
 
 def _metis(graph: Graph, num_workers: int, seed: int) -> np.ndarray:
+    if graph.directed:  # METIS partitions undirected graphs: an arc either way is a cut either way
+        graph = Graph.from_edges(graph.num_agents, graph.u, graph.v)
     indptr, indices, _ = graph.csr
     options = pymetis.Options(seed=seed, ufactor=1)
     with warnings.catch_warnings():

@@ -8,6 +8,11 @@ one. Normalisations of the weighted adjacency A (no self-loops in A):
 - ``spectral``:   S = (A + I) / lambda_max(A + I); spectral radius 1, not stochastic (docs/method.md, random).
 - ``metropolis``: S_ij = 1 / (1 + max(d_i, d_j)) on edges (unweighted degrees d), S_ii = 1 - sum_j S_ij;
                   symmetric and doubly stochastic.
+- ``column``:     S = (A + I)ᵀ D_out^-1: each agent splits its value over itself and the agents it sends to;
+                  column-stochastic (push-sum), for undirected and directed graphs.
+
+Rows are receivers (y_i = Σ_j S_ij x_j, with S_ij ≠ 0 when j sends to i); a directed graph takes ``row`` (over
+its in-neighbours) or ``column``.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ import scipy.sparse.linalg as spla
 from ..errors import InputError
 from .core import Graph
 from .files import as_graph
-from .spec import NORMALISATIONS
+from .spec import DIRECTED_NORMALISATIONS, NORMALISATIONS
 
 if TYPE_CHECKING:  # pragma: no cover - networkx is imported where a graph is converted (the CLI validates faster)
     import networkx as nx
@@ -92,8 +97,19 @@ def shift_matrix(graph: Graph | nx.Graph, normalisation: str = "row") -> ShiftOp
         raise InputError([problem], source="shift operator")
     graph = as_graph(graph)
     n = graph.num_agents
-    adjacency = graph.adjacency()
+    if graph.directed and normalisation not in DIRECTED_NORMALISATIONS:
+        problem = (
+            f"normalisation {normalisation!r} needs an undirected graph; a directed one takes "
+            f"{' or '.join(DIRECTED_NORMALISATIONS)}"
+        )
+        raise InputError([problem], source="shift operator")
+    # rows are receivers: S_ij ≠ 0 when j sends to i (the transpose of the sender-row adjacency)
+    adjacency = graph.adjacency().T.tocsr() if graph.directed else graph.adjacency()
     identity = sp.identity(n, format="csr")
+    if normalisation == "column":  # S_ij = w_ji / Σ_k w_jk over j's out-edges and itself: columns sum to 1
+        with_self = (adjacency + identity).tocsc()
+        out_weight = np.asarray(with_self.sum(axis=0)).ravel()
+        return ShiftOperator.from_scipy(sp.csr_array(with_self / out_weight[None, :]))
     if normalisation == "metropolis":
         degree = graph.degree.astype(np.float64)
         indptr, indices, _ = graph.csr

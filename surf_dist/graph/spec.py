@@ -18,7 +18,8 @@ from ..errors import InputError
 from ..plugins import TOPOLOGIES
 from ..plugins.params import Key
 
-NORMALISATIONS: tuple[str, ...] = ("row", "spectral", "metropolis")
+NORMALISATIONS: tuple[str, ...] = ("row", "spectral", "metropolis", "column")
+DIRECTED_NORMALISATIONS: tuple[str, ...] = ("row", "column")
 PLACEMENTS: tuple[str, ...] = ("contiguous", "mincut")
 EDGE_LIST_SUFFIXES: tuple[str, ...] = (".txt", ".edges", ".edgelist")
 GRAPH_FILE_SUFFIXES: tuple[str, ...] = (*EDGE_LIST_SUFFIXES, ".adjlist", ".graphml", ".json")

@@ -38,9 +38,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..core.rounds import RoundContext
 
 State = dict[str, "torch.Tensor"]
-VARIANTS = ("decentralized", "star")
+VARIANTS = ("decentralized", "star", "any")
 SENDERS = ("all", "uploaders", "server")
 COMPUTES = ("all", "uploaders")
+MIXINGS = (None, "row", "spectral", "metropolis", "column", "mean")
 
 
 class Method:
@@ -51,13 +52,19 @@ class Method:
     """How tables and figures name it (default: the name in capitals)."""
     Params: ClassVar[type] = NoParams
     variant: ClassVar[str] = "decentralized"
-    """``decentralized`` (runs on the agents' graph) | ``star`` (classical FL: ``model.variant=star``)."""
+    """``decentralized`` (runs on the agents' graph) | ``star`` (classical FL: ``model.variant=star``) | ``any``."""
     senders: ClassVar[tuple[str, ...]] = ("all",)
     """Who sends in each exchange of a round (its length: exchanges per round)."""
     computes: ClassVar[str] = "all"
     """Who runs the local updates of a round."""
     tunable: ClassVar[tuple[str, ...]] = ()
     """Settings ``tune-baselines`` searches over its grid (step sizes)."""
+    mixing: ClassVar[str | None] = None
+    """The mixing matrix of the task's graph it exchanges with: None (the config's S, as U-DGD's), ``metropolis``
+    (symmetric, doubly stochastic), ``column`` (column-stochastic: push-sum), ``row``, or ``mean`` (a star's
+    mean of the uploads). The edges, and so the messages, are the graph's whichever it is."""
+    directed: ClassVar[bool] = False
+    """Whether it runs on a directed graph (only methods built for one, such as push-sum, do)."""
 
     def __init__(self, params: Any) -> None:
         self.params = params
@@ -101,6 +108,8 @@ def check_method_class(cls: type) -> list[str]:
         p.append(f"baseline {name!r}: variant = {cls.variant!r}; use one of {', '.join(VARIANTS)}")
     if any(s not in SENDERS for s in cls.senders):
         p.append(f"baseline {name!r}: senders = {cls.senders!r}; use a tuple of {', '.join(SENDERS)}")
+    if cls.mixing not in MIXINGS:
+        p.append(f"baseline {name!r}: mixing = {cls.mixing!r}; use None or one of {', '.join(m for m in MIXINGS if m)}")
     if cls.computes not in COMPUTES:
         p.append(f"baseline {name!r}: computes = {cls.computes!r}; use one of {', '.join(COMPUTES)}")
     return p

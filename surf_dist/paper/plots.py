@@ -26,6 +26,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from ..plugins import method_label
 from ..rundir.outputs import save_figure  # noqa: E402
 
 _COLOURS = {"udgd": "C0", "surf": "C0", "standard": "C3", "dgd": "C1", "dsgd": "C2", "dfedavgm": "C4", "fedavg": "C5"}
@@ -33,7 +34,7 @@ _LABELS = {"udgd": "U-DGD", "surf": "SURF (constrained)", "standard": "standard 
 
 
 def _label(name: str) -> str:
-    return _LABELS.get(name, name.upper())
+    return _LABELS.get(name, method_label(name))
 
 
 def draw_fig1(d: dict[str, Any], path: Path) -> None:
@@ -78,7 +79,7 @@ def draw_fig3(d: dict[str, Any], path: Path) -> None:
         ("udgd", f"U-DGD @ {r}", [row["udgd"] for row in rows], [row["udgd_std"] for row in rows])
     ]
     series += [
-        (n, f"{n.upper()} @ {r_max}", [row["baselines"][n]["at_max_rounds"] for row in rows], None) for n in names
+        (n, f"{method_label(n)} @ {r_max}", [row["baselines"][n]["at_max_rounds"] for row in rows], None) for n in names
     ]
     fig, ax = plt.subplots(figsize=(6, 4))
     width = 0.8 / max(1, len(series))

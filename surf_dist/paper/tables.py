@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..plugins import method_label
+
 # docs/method.md (fig-read), accuracies in %
 PAPER_FIG2: dict[str, dict[str, int | str]] = {
     "3-regular": {"udgd": 84, "dgd": 72, "dsgd": 72, "dfedavgm": 78},
@@ -71,7 +73,7 @@ def fig2(d: dict[str, Any]) -> list[str]:
             rows.append(
                 [
                     panel["title"],
-                    name.upper(),
+                    method_label(name),
                     f"{r} / {r_max}",
                     _pct_or_dash(acc.get(r)),
                     _pct_or_dash(acc.get(r_max)),
@@ -87,7 +89,7 @@ def fig3(d: dict[str, Any]) -> list[str]:
     header = [
         "test α",
         f"U-DGD @ {r}",
-        *(f"{n.upper()} @ {r_max}" for n in names),
+        *(f"{method_label(n)} @ {r_max}" for n in names),
         "paper (U-DGD, DGD, DSGD, DFedAvgM)",
     ]
     rows = []

@@ -26,6 +26,14 @@ TOPOLOGIES: Registry[Any] = Registry(
 )
 
 
+def method_label(name: str) -> str:
+    """How tables and figures name method ``name``: its registered ``label``, else the name in capitals (a run
+    whose plugin is not imported here still has a name)."""
+    if name in METHODS:
+        return getattr(METHODS.get(name), "label", "") or name.upper()
+    return name.upper()
+
+
 def register_baseline(name: str) -> Callable[[T], T]:
     """Register a ``surf_dist.Method`` subclass as the baseline ``name`` (``eval.baselines``; its settings
     ``eval.NAME_FIELD`` from its ``Params``)."""
@@ -58,6 +66,7 @@ __all__ = [
     "NoParams",
     "Registry",
     "load_plugins",
+    "method_label",
     "param",
     "plugin_sources",
     "register_baseline",

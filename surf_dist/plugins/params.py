@@ -132,6 +132,7 @@ def checked_values(params_cls: type, values: Mapping[str, Any], prefix: str, pro
     hints = typing.get_type_hints(params_cls)
     known = fields_of(params_cls)
     out: dict[str, Any] = {}
+    before_all = len(problems)
     for name, value in values.items():
         where = f"{prefix}{name}"
         if name not in known:
@@ -152,6 +153,11 @@ def checked_values(params_cls: type, values: Mapping[str, Any], prefix: str, pro
                 problems.append(problem)
                 continue
         out[name] = v
+    if len(problems) == before_all:  # the settings together: a Params class may check them (``__post_init__``)
+        try:
+            build(params_cls, out)
+        except (TypeError, ValueError) as exc:
+            problems.append(f"{prefix.rstrip('_')}: {exc}")
     return out
 
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..comm.ledger import KIND_OF_DIRECTION, Ledger
+from ..plugins import method_label
 
 
 def _pair(counts: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -64,7 +65,7 @@ def table(summary: dict[str, Any]) -> str:
     )
     for name, b in ev["baselines"].items():
         lines.append(
-            f"{name.upper():<10} {b['rounds'][-1]:>7} {b['accuracy'][-1]:>9.3f}   "
+            f"{method_label(name):<10} {b['rounds'][-1]:>7} {b['accuracy'][-1]:>9.3f}   "
             f"{b['accuracy_at_udgd_rounds']:>12.3f} {b['accuracy_at_max_rounds']:>13.3f}"
         )
     acc = " ".join(f"{a:.2f}" for a in u["accuracy_per_layer"])
@@ -92,7 +93,7 @@ def plot(summary: dict[str, Any], path: str | Path) -> None:
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(ev["udgd"]["rounds_per_layer"], ev["udgd"]["accuracy_per_layer"], "o-", label="U-DGD")
     for name, b in ev["baselines"].items():
-        ax.plot(b["rounds"], b["accuracy"], label=name.upper())
+        ax.plot(b["rounds"], b["accuracy"], label=method_label(name))
     ax.set_xscale("symlog")
     ax.set_xlabel("communication rounds")
     ax.set_ylabel("held-out accuracy")

@@ -28,11 +28,20 @@ from .torch_launch import run_torch
 
 
 def run_local(cfg: Config, out: Path | None, progress: bool = True, job: Job | None = None) -> Any:
-    """``job`` (default: train) with every agent in this process; its result."""
-    problem = Problem(cfg)
-    ledger = Ledger(problem.num_agents)
-    mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics, device=cfg.run.device, ledger=ledger)
-    return (job or TrainJob())(cfg, mixer, problem, out, progress=progress, backend="local")
+    """``job`` (default: train) with every agent in this process, on ``run.threads_per_worker`` torch threads
+    (this process's count is restored afterwards); its result."""
+    import torch
+
+    threads = torch.get_num_threads()
+    if cfg.run.threads_per_worker:
+        torch.set_num_threads(cfg.run.threads_per_worker)
+    try:
+        problem = Problem(cfg)
+        ledger = Ledger(problem.num_agents)
+        mixer = LocalMixer(problem.num_agents, semantics=cfg.failures.semantics, device=cfg.run.device, ledger=ledger)
+        return (job or TrainJob())(cfg, mixer, problem, out, progress=progress, backend="local")
+    finally:
+        torch.set_num_threads(threads)
 
 
 def launch(cfg: Config, out: Path, progress: bool = True) -> dict[str, Any] | None:

@@ -94,7 +94,7 @@ def torch_worker(
 
 def forked_rank_threads(cfg: Config) -> int:
     """torch threads of a forked rank: N forked ranks must not each start an OpenMP pool the machine's size."""
-    return cfg.run.threads_per_worker or max(1, (os.cpu_count() or 1) // cfg.run.workers)
+    return cfg.run.threads_per_worker or max(1, (os.cpu_count() or 1) // cfg.run.workers)  # 0: share the cores
 
 
 def join_forked_group(cfg: Config, rank: int, port: int) -> None:

@@ -75,6 +75,8 @@ class _RoundSchedule:
     ) -> None:
         self.trainer, self.where, self.injected, self.exchanges = trainer, where, injected, exchanges
         self.num_updates = num_updates
+        model = trainer.cfg.model
+        self.uploads_per_round = model.uploads_per_round if model.variant == "star" else 0
 
     def silent(self, r: int, num_bytes: int) -> SilentAgents | None:
         t = self.trainer
@@ -108,8 +110,9 @@ def _baseline(
     injected = trainer.silent.layers(key, t, num_rounds) if in_eval else None
     uploads = trainer.uploads(key, t)
     tg = trainer.problem.graph(split, t)
-    if tg.baseline_shift is not None:
-        mixer.set_graph(tg.graph, tg.baseline_shift, trainer.problem.placement(mixer.num_workers, split, t))
+    operator = tg.mixing(method.mixing)  # the method's own mixing matrix of the graph (default: U-DGD's S)
+    if getattr(mixer, "shift_operator", None) is not operator:
+        mixer.set_graph(tg.graph, operator, trainer.problem.placement(mixer.num_workers, split, t))
     # late agents hold an exchange up until the deadline: the time model sees the injected silent agents only
     held_up_by = Exchanges(injected, uploads, senders=method.senders, computes=method.computes)
     if trainer.emulator is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -27,9 +27,24 @@ CACHE_EDGES = 4_000_000  # the graphs and placements kept for reuse hold about t
 
 @dataclass(frozen=True)
 class TaskGraph:
+    """A task's graph, U-DGD's shift operator S, and the other mixing matrices of that graph the methods ask for
+    (``Method.mixing``: ``metropolis``, ``column``, the star's ``mean`` of the uploads...), made once each."""
+
     graph: Graph
     shift: ShiftOperator  # S, sparse, float64
-    baseline_shift: ShiftOperator | None = None  # the methods' own S (the star's mean of uploads), else ``shift``
+    uploads_per_round: int = 0  # the star's M (for its ``mean`` operator)
+    _mixings: dict[str, ShiftOperator] = field(default_factory=dict, compare=False, repr=False)
+
+    def mixing(self, kind: str | None) -> ShiftOperator:
+        """The mixing matrix ``kind`` of this graph (None: U-DGD's S)."""
+        if kind is None:
+            return self.shift
+        if kind not in self._mixings:
+            if kind == "mean":
+                self._mixings[kind] = star_shift(self.graph, self.uploads_per_round, "mean")
+            else:
+                self._mixings[kind] = shift_matrix(self.graph, kind)
+        return self._mixings[kind]
 
 
 class _Cache(OrderedDict):
@@ -104,7 +119,7 @@ class Problem:
             graph = self.base_graph
         if self.cfg.model.variant == "star":
             uploads = self.cfg.model.uploads_per_round
-            return TaskGraph(graph, star_shift(graph, uploads), star_shift(graph, uploads, "mean"))
+            return TaskGraph(graph, star_shift(graph, uploads), uploads)
         shift = shift_matrix(graph, self.cfg.topology.normalisation)
         return TaskGraph(graph, shift.transposed if self.cfg.topology.transpose else shift)
 

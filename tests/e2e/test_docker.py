@@ -227,7 +227,7 @@ def test_dockerfile_installs_the_project(name: str) -> None:
             assert not _ignored(source), f"{name}: {kind} {source}: excluded by .dockerignore"
             copied.append(source.rstrip("/"))
     assert {"pyproject.toml", "README.md", "surf_dist", "docker/pip-install.sh"} <= set(copied), name
-    assert not _ignored("surf_dist/cli.py") and _ignored("tests") and _ignored("runs") and _ignored(".git")
+    assert not _ignored("surf_dist/api.py") and _ignored("tests") and _ignored("runs") and _ignored(".git")
     pip = _pip_runs(steps)
     assert len(pip) == 3, f"{name}: torch, the requirements, the project"
     torch, requirements, project = pip
@@ -322,7 +322,7 @@ def test_build_tags_change_with_the_sources_only(tmp_path: Path) -> None:
         (copy / "surf_dist" / "__pycache__").mkdir(exist_ok=True)
         (copy / "surf_dist" / "__pycache__" / "probe.cpython-311.pyc").write_bytes(b"x")
         assert build.input_hash("cpu", "sha256:base", {"TORCH": "torch==2.13.0+cpu"}) == one
-        (copy / "surf_dist" / "cli.py").write_text((copy / "surf_dist" / "cli.py").read_text() + "\n# changed\n")
+        (copy / "surf_dist" / "api.py").write_text((copy / "surf_dist" / "api.py").read_text() + "\n# changed\n")
         assert build.input_hash("cpu", "sha256:base", {"TORCH": "torch==2.13.0+cpu"}) != one
     finally:
         build.REPO = monkey

@@ -83,7 +83,7 @@ def test_star_round_counts_uploads_and_downloads_and_the_server_only_aggregates(
         (["model.num_hops=2"], "one hop per layer"),
         (["failures.semantics=stale"], "use zero"),
         (["model.uploads_per_round=9"], "must lie in 1..8"),
-        (["eval.baselines=dgd"], "use fedavg"),
+        (["eval.baselines=dgd"], "dgd cannot run with model.variant = star; use local, centralised, fedavg"),
     ],
 )
 def test_star_input_errors(overrides: list[str], fragment: str) -> None:
