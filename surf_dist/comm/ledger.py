@@ -154,6 +154,16 @@ class Ledger:
             self.counts[key] += row
         self.edges.add(state["edges"]["keys"], state["edges"]["counts"])
 
+    def absorb(self, other: Ledger, num_agents: int) -> None:
+        """Add ``other``'s counts, a ledger of a batch of tasks (agent b·n + i of task b is agent i here): its
+        edges fold onto this graph's agents."""
+        state = other.state()
+        for key, row in state["counts"].items():
+            self.counts[key] += row
+        keys = state["edges"]["keys"]
+        sender, receiver = np.divmod(keys, other.num_agents)
+        self.edges.add((sender % num_agents) * self.num_agents + receiver % num_agents, state["edges"]["counts"])
+
     def load_state(self, state: dict[str, Any]) -> None:
         """Replace the counts with a saved state (resuming a run)."""
         self.counts.clear()

@@ -91,6 +91,9 @@ class LocalMixer(Mixer):
             return _RecordedShift.apply(x_eff, self, layer, hop, silent)
         return self.operator(x_eff.dtype).matrix @ x_eff
 
+    def widened(self, placement: list[np.ndarray], num_agents: int, ledger: Ledger) -> LocalMixer:
+        return LocalMixer(num_agents, semantics=self.semantics, device=self.device, ledger=ledger)
+
     def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
         if ledger_layer is not None:
             self.record_all_reduce(ledger_layer, t, num_senders)

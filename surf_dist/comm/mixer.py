@@ -197,6 +197,11 @@ class Mixer(ABC):
         compressed rows (``core.compression``): the encoded rows travel, the ledger counts compressed bytes."""
 
     @abstractmethod
+    def widened(self, placement: list[np.ndarray], num_agents: int, ledger: Ledger) -> Mixer:
+        """A Mixer of the same workers over another graph of ``num_agents`` agents (a batch of tasks), hosting
+        ``placement[rank]``, recording into ``ledger``; ``set_graph`` it before its first round."""
+
+    @abstractmethod
     def all_reduce_sum(self, t: torch.Tensor, *, ledger_layer: int | None = None, num_senders: int = 0) -> torch.Tensor:
         """Differentiable sum over workers. With ``ledger_layer`` the reduction is model traffic (e.g. the
         agent-batch normalisation) and is recorded: each of ``num_senders`` hosted agents sends one message of t."""

@@ -71,6 +71,20 @@ class TorchMixer(GroupMixer):
         self._operators: dict[torch.dtype, RowsOperator] = {}
         self._halo_stale: dict[int, torch.Tensor] = {}
 
+    def widened(self, placement: list[np.ndarray], num_agents: int, ledger: Ledger) -> TorchMixer:
+        """The same ranks (the same process group) over a batch graph."""
+        wide = TorchMixer(
+            placement=placement,
+            num_agents=num_agents,
+            group=self.group,
+            semantics=self.semantics,
+            device=self.device,
+            timeout_s=None if self.timeout is None else self.timeout.total_seconds(),
+            ledger=ledger,
+        )
+        wide.step = self.step
+        return wide
+
     # -- graph ----------------------------------------------------------------------------------------
     def set_graph(self, graph: Graph, shift: ShiftOperator, placement: list[np.ndarray] | None = None) -> None:
         super().set_graph(graph, shift, placement)

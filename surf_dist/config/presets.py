@@ -25,7 +25,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "topology": {"spec": "star:n=100"},
         "model": {"variant": "star", "num_hops": 1, "uploads_per_round": 10},
         "train": {"epsilon": 0.1, "lr": 1e-3},
-        "eval": {"baselines": ["fedavg"]},
+        "eval": {"baselines": ["fedavg", "scaffold", "fedprox", "feddyn", "moon", "local", "centralised"]},
     },
     # the second main job, on real data: Fashion-MNIST (Debian's dataset-fashion-mnist) through the small CNN's
     # 64-d features, 100 agents on the paper's degree-3 graph; meta-val tasks from 10,000 train images kept

@@ -127,11 +127,25 @@ class EvalConfig:
     meta-test, e.g. ``surf-dist evaluate --run DIR --set eval.split=meta-val``)."""
     rounds_factor: int = 10
     """The baselines run this many times U-DGD's rounds (K·L)."""
-    baselines: tuple[str, ...] = ("dgd", "dsgd", "dfedavgm")
+    baselines: tuple[str, ...] = (
+        "dgd",
+        "dsgd",
+        "dfedavgm",
+        "gt",
+        "extra",
+        "nids",
+        "choco",
+        "pushsum",
+        "local",
+        "centralised",
+    )
     """Registered methods evaluated beside U-DGD (``surf-dist methods`` lists them; plugins add more)."""
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each method's own settings, set as ``eval.NAME_FIELD`` (e.g. ``eval.dgd_step=0.3``) or a TOML table
     ``[eval.NAME]``; the resolved settings of every evaluated method are saved in ``config.json``."""
+    batch_tasks: int = 0
+    """Evaluated tasks the methods run at once, as one block-diagonal graph (the same numbers as one task at a time,
+    fewer and larger products); 0: as many as keep tasks × agents ≤ 20,000 (1 with ``network.emulate``)."""
     target_accuracy: float = 0.9
     """Accuracy whose cost (rounds, simulated seconds, agent bytes) the summary and ``surf-dist report`` give."""
 

@@ -44,16 +44,23 @@ def correct_per_agent(w_AD: torch.Tensor, x_AMP: torch.Tensor, y_AM: torch.Tenso
     return (logits(w_AD, x_AMP).argmax(dim=-1) == y_AM).sum(dim=1).to(w_AD.dtype)
 
 
-def grad_per_agent(w_AD: torch.Tensor, x_AMP: torch.Tensor, y_AM: torch.Tensor) -> torch.Tensor:
+def grad_per_agent(
+    w_AD: torch.Tensor, x_AMP: torch.Tensor, y_AM: torch.Tensor, xt_APM: torch.Tensor | None = None
+) -> torch.Tensor:
     """∇_{w_i} f_i(w_i) in closed form, A x D; differentiable in w (so it can sit inside a meta-gradient).
 
     With p_im = softmax(x_im^T V_i + c_i) and e_y the one-hot label:
         ∇_{V_i} f_i = (1/M) sum_m x_im (p_im - e_{y_im})^T,   ∇_{c_i} f_i = (1/M) sum_m (p_im - e_{y_im}).
     Closed form instead of autograd keeps the descent constraints first-order in the message passing.
+    ``xt_APM``: x transposed and contiguous, when the caller keeps it (the same samples round after round).
+    The softmax is written out: torch's kernel is slow over a last dimension of C = 10 classes.
     """
     num_agents, num_samples, _ = x_AMP.shape
     z_AMC = logits(w_AD, x_AMP)
-    r_AMC = torch.softmax(z_AMC, dim=-1) - F.one_hot(y_AM, z_AMC.shape[-1]).to(z_AMC.dtype)
-    g_weight_APC = torch.bmm(x_AMP.transpose(1, 2), r_AMC)
+    e_AMC = (z_AMC - z_AMC.amax(dim=-1, keepdim=True).detach()).exp()
+    p_AMC = e_AMC / e_AMC.sum(dim=-1, keepdim=True)
+    minus_one = torch.full((*y_AM.shape, 1), -1.0, dtype=p_AMC.dtype, device=p_AMC.device)
+    r_AMC = p_AMC.scatter_add(-1, y_AM.unsqueeze(-1), minus_one)  # p − e_y
+    g_weight_APC = torch.bmm(x_AMP.transpose(1, 2) if xt_APM is None else xt_APM, r_AMC)
     g_bias_A1C = r_AMC.sum(dim=1, keepdim=True)
     return torch.cat([g_weight_APC, g_bias_A1C], dim=1).reshape(num_agents, -1) / num_samples

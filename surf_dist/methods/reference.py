@@ -38,7 +38,7 @@ class Local(Method):
 @dataclass(frozen=True, kw_only=True)
 class CentralisedParams:
     step: float = param(1.0, low=0, low_open=True, help="the gradient step on the pooled data")
-    local_steps: int = param(5, low=1, help="gradient steps a round")
+    local_steps: int = param(1, low=1, help="gradient steps a round")
 
 
 @register_baseline("centralised")

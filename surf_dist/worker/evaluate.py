@@ -14,17 +14,14 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..config.validate import method_params
 from ..core.constraints import descent_slacks
 from ..core.objective import correct_per_agent, loss_per_agent
-from ..core.protocol import SilentAgents
-from ..core.rounds import run_method
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
-from ..plugins import METHODS
 from ..rundir.summary import EvalResult, MethodResult, UDGDResult
+from .batch import batch_size, evaluate_methods
 from .exchanges import Exchanges
-from .timing import LateOrSilent, exchange_seconds, pass_seconds
+from .timing import pass_seconds
 from .trainer import Trainer
 
 _PHASES = {"meta-test": "test", "meta-val": "val"}  # the keyed draws' phase of each evaluated split
@@ -61,87 +58,6 @@ def layer_metrics(
     }
 
 
-class _RoundSchedule:
-    """A method's silent agents and senders on one evaluated task (``core.rounds.RoundSchedule``): the injected
-    silent agents of each round and, with a deadline, the agents late for the round's messages."""
-
-    def __init__(
-        self,
-        trainer: Trainer,
-        where: tuple[str, int],
-        injected: list[SilentAgents | None] | None,
-        exchanges: Exchanges,
-        num_updates: int,
-    ) -> None:
-        self.trainer, self.where, self.injected, self.exchanges = trainer, where, injected, exchanges
-        self.num_updates = num_updates
-        model = trainer.cfg.model
-        self.uploads_per_round = model.uploads_per_round if model.variant == "star" else 0
-
-    def silent(self, r: int, num_bytes: int) -> SilentAgents | None:
-        t = self.trainer
-        if not t.cfg.failures.in_eval:  # nobody is silent, nobody is late
-            return None
-        injected = None if self.injected is None else self.injected[r - 1]
-        if not t.network.has_deadline:
-            return injected
-        assert t.graph is not None
-        return LateOrSilent(t.network, t.graph, num_bytes, (*self.where, r), injected, self.num_updates)
-
-    def quiet(self, r: int, kind: str, silent: SilentAgents | None) -> SilentAgents | None:
-        return self.exchanges.quiet_for(r, kind, silent)
-
-
-def _baseline(
-    trainer: Trainer,
-    name: str,
-    t: int,
-    task: TaskData,
-    w0_AD: torch.Tensor,
-    num_rounds: int,
-    split: str = "meta-test",
-) -> tuple[list[float], tuple[np.ndarray, np.ndarray]]:
-    """The registered method ``name`` on task ``t`` of ``split`` from U-DGD's W_0: its accuracy after every round,
-    and the simulated seconds and deadline misses of every round (from the exchanges it made)."""
-    key = f"{_PHASES[split]}-baseline"
-    cfg, mixer, in_eval = trainer.cfg, trainer.mixer, trainer.cfg.failures.in_eval
-    method = METHODS.get(name)(method_params(cfg, name))
-    num_updates = method.local_updates()
-    injected = trainer.silent.layers(key, t, num_rounds) if in_eval else None
-    uploads = trainer.uploads(key, t)
-    tg = trainer.problem.graph(split, t)
-    operator = tg.mixing(method.mixing)  # the method's own mixing matrix of the graph (default: U-DGD's S)
-    if getattr(mixer, "shift_operator", None) is not operator:
-        mixer.set_graph(tg.graph, operator, trainer.problem.placement(mixer.num_workers, split, t))
-    # late agents hold an exchange up until the deadline: the time model sees the injected silent agents only
-    held_up_by = Exchanges(injected, uploads, senders=method.senders, computes=method.computes)
-    if trainer.emulator is not None:
-        where = (key, t, num_rounds, len(method.senders), num_updates)
-        trainer.emulator.begin(tg.graph, mixer.agents, *where, held_up_by)
-    schedule = _RoundSchedule(trainer, (key, t), injected, held_up_by, num_updates)
-    with mixer.ledger.in_phase(f"eval/{name}"), torch.no_grad():
-        run = run_method(
-            method,
-            mixer,
-            w0_AD,
-            (task.train_x, task.train_y),
-            (task.heldout_x, task.heldout_y),
-            num_rounds=num_rounds,
-            seed=cfg.seed,
-            step_index=t,
-            schedule=schedule,
-            num_classes=task.num_classes,
-        )
-        rounds = [
-            [(held_up_by.quiet_for(r, kind, _round_set(injected, r)), num_bytes) for kind, num_bytes in exchanges]
-            for r, exchanges in enumerate(run.exchanges, start=1)
-        ]
-        idle = [held_up_by.idle(r) for r in range(1, num_rounds + 1)]
-        assert trainer.graph is not None
-        timed = exchange_seconds(mixer, trainer.network, trainer.graph, key, t, rounds, idle, num_updates)
-    return run.accuracy, timed
-
-
 def _seconds(
     trainer: Trainer, phase: str, step: int, exchanges: Exchanges, num_layers: int, num_hops: int, num_updates: int
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -149,10 +65,6 @@ def _seconds(
     num_bytes = trainer.problem.dim * trainer.problem.dtype.itemsize
     where = (phase, step, exchanges, num_layers, num_hops, num_updates)
     return pass_seconds(trainer.mixer, trainer.network, trainer.graph, num_bytes, *where)
-
-
-def _round_set(sets: list[SilentAgents | None] | None, r: int) -> SilentAgents | None:
-    return None if sets is None else sets[r - 1]
 
 
 def _elapsed(per_task: list[np.ndarray]) -> list[float]:
@@ -189,24 +101,31 @@ def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalRe
         mininterval=1.0,
         disable=not (progress and mixer.is_coordinator),
     )
-    for t in range(num_tasks):
-        task = trainer.prepare(e.split, t)
-        with mixer.ledger.in_phase("eval/udgd"):
-            lm = layer_metrics(trainer, model, task, t, f.in_eval, phase)
-            injected = trainer.silent.layers(phase, t, cfg.model.num_layers) if f.in_eval else None
-            exchanges = Exchanges(injected, trainer.uploads(phase, t))
-            timed = _seconds(trainer, phase, t, exchanges, cfg.model.num_layers, cfg.model.num_hops, 1)
-        for key in per_task:
-            per_task[key].append(lm[key])
-        silent_total += lm["num_silent"]
-        seconds["udgd"].append(timed[0])
-        misses["udgd"].append(timed[1])
-        for name in e.baselines:
-            curve, timed = _baseline(trainer, name, t, task, lm["w0"], num_rounds, e.split)
-            curves[name].append(curve)
-            seconds[name].append(timed[0])
-            misses[name].append(timed[1])
-        bar.update(1)
+    size = batch_size(trainer, num_tasks)
+    for first in range(0, num_tasks, size):
+        chunk = list(range(first, min(first + size, num_tasks)))
+        data, w0s = [], []
+        for t in chunk:  # U-DGD one task at a time, layer by layer
+            task = trainer.prepare(e.split, t)
+            with mixer.ledger.in_phase("eval/udgd"):
+                lm = layer_metrics(trainer, model, task, t, f.in_eval, phase)
+                injected = trainer.silent.layers(phase, t, cfg.model.num_layers) if f.in_eval else None
+                exchanges = Exchanges(injected, trainer.uploads(phase, t))
+                timed = _seconds(trainer, phase, t, exchanges, cfg.model.num_layers, cfg.model.num_hops, 1)
+            for key in per_task:
+                per_task[key].append(lm[key])
+            silent_total += lm["num_silent"]
+            seconds["udgd"].append(timed[0])
+            misses["udgd"].append(timed[1])
+            data.append(task)
+            w0s.append(lm["w0"])
+        # every method on the whole chunk at once, from the same W₀ as U-DGD
+        for name, per_chunk in evaluate_methods(trainer, e.split, chunk, data, w0s, num_rounds).items():
+            for curve, secs, missed in per_chunk:
+                curves[name].append(curve)
+                seconds[name].append(secs)
+                misses[name].append(missed)
+        bar.update(len(chunk))
     bar.close()
     acc, acc_std = _mean_std(per_task["accuracy"])
     loss, loss_std = _mean_std(per_task["loss"])

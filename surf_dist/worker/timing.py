@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -119,7 +120,7 @@ def pass_seconds(
 
 
 def exchange_seconds(
-    mixer: Mixer,
+    mixer: Any,
     model: NetworkModel,
     graph: Graph,
     phase: str,
@@ -128,7 +129,8 @@ def exchange_seconds(
     idle: Sequence[SilentAgents | None],
     num_updates: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(seconds of each layer or round, agents that missed the deadline in each), global.
+    """(seconds of each layer or round, agents that missed the deadline in each), global. ``mixer``: anything with
+    the hosted ``agents`` (and ``agents_t``) of the pass's graph and ``all_reduce_max`` / ``all_reduce_sum``.
 
     ``rounds[l-1]``: the exchanges of layer (round) l, each as (who sends nothing in it, bytes per message);
     ``idle[l-1]``: who runs no local update in it. Exchange k of layer l lasts min(d, the slowest message of an
@@ -164,6 +166,6 @@ def exchange_seconds(
     return seconds, misses.round().astype(np.int64)
 
 
-def _not_in(quiet: SilentAgents | None, mixer: Mixer) -> np.ndarray:
+def _not_in(quiet: SilentAgents | None, mixer: Any) -> np.ndarray:
     """The hosted agents outside ``quiet``."""
     return mixer.agents if quiet is None else mixer.agents[~quiet.mask(mixer.agents_t).numpy()]

@@ -10,7 +10,7 @@ import torch
 from surf_dist.comm.local import LocalMixer
 from surf_dist.config import load_config
 from surf_dist.core.objective import grad_per_agent
-from surf_dist.core.rounds import RoundContext
+from surf_dist.core.rounds import Blocks, RoundContext
 from surf_dist.errors import InputError
 from surf_dist.graph import build_graph, star_shift
 from surf_dist.methods.fedavg import FedAvg, FedAvgParams
@@ -24,6 +24,8 @@ SMALL = ["data.num_meta_train=2", "data.num_meta_val=1", "data.num_meta_test=1",
 
 class _Uploads:
     """A round schedule without silent agents in which the clients ``uploaded`` upload."""
+
+    uploads_per_round = 2
 
     def __init__(self, uploaded: np.ndarray) -> None:
         self.exchanges = Exchanges(None, lambda r: uploaded, senders=FedAvg.senders, computes=FedAvg.computes)
@@ -52,7 +54,8 @@ def test_fedavg_round_by_hand() -> None:
     torch.manual_seed(0)
     w = torch.randn(5, 6, dtype=torch.float64)
     x, y = torch.randn(5, 2, 1, dtype=torch.float64), torch.tensor([[0, 1]] * 5)
-    ctx = _FullBatch(mixer, method, (x, y), seed=0, step_index=0, schedule=_Uploads(np.array([2, 4])), num_classes=3)
+    schedule = _Uploads(np.array([2, 4]))
+    ctx = _FullBatch(mixer, method, (x, y), seed=0, blocks=Blocks([0], 5), schedule=schedule, num_classes=3)
     ctx.begin(1, 6 * 8)
     out = method.round(ctx, {"w": w}, 1)["w"]
     local = w - 0.5 * grad_per_agent(w, x, y)
