@@ -48,7 +48,8 @@ class ModelConfig:
     num_layers: int = 10
     """L, unrolled layers."""
     num_hops: int = 2
-    """K, hops of each layer's graph filter (= rounds per layer; the paper's K, not the code's taps)."""
+    """K, hops of each layer's graph filter (= rounds per layer; the paper's K, not the code's taps). 0: U-DGD
+    without communication, each layer only h₀ W and its local network (the ablation of what communication buys)."""
     batch_size: int = 10
     """B, fresh samples per agent per layer fed to the local update."""
     hidden: tuple[int, ...] = ()

@@ -40,7 +40,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "data.num_meta_val": (1, INF, True, False),
     "data.num_meta_test": (1, INF, True, False),
     "model.num_layers": (1, INF, True, False),
-    "model.num_hops": (1, INF, True, False),
+    "model.num_hops": (0, INF, True, False),  # 0: U-DGD without communication (the ablation)
     "model.batch_size": (1, INF, True, False),
     "model.dropout": (0, 1, True, False),
     "model.w0_std": (0, INF, True, False),

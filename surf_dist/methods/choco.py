@@ -26,7 +26,7 @@ def _compression(text: str) -> str:
 @dataclass(frozen=True, kw_only=True)
 class ChocoParams:
     step: float = param(0.3, low=0, low_open=True, help="η, the local gradient step")
-    gamma: float = param(0.5, low=0, high=1, low_open=True, help="γ, the consensus step")
+    gamma: float = param(0.5, low=0, high=1, low_open=True, grid=(0.1, 0.3, 1.0), help="γ, the consensus step")
     compression: str = param("top_k:0.1", help="identity | top_k:F | qbits:B")
     batch: int = param(0, low=0, help="samples per gradient (0: each agent's whole training set)")
 
@@ -40,7 +40,7 @@ class Choco(Method):
 
     label = "CHOCO"
     Params = ChocoParams
-    tunable = ("step",)
+    tunable = ("step", "gamma")
     mixing = "metropolis"
 
     def __init__(self, params: ChocoParams) -> None:

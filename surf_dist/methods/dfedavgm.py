@@ -18,7 +18,9 @@ from .base import Method, State
 class DFedAvgMParams:
     step: float = param(1.0, low=0, low_open=True, help="β of the local steps")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
-    momentum: float = param(0.5, low=0, high=1, high_open=True, help="θ, heavy-ball momentum of the local steps")
+    momentum: float = param(
+        0.5, low=0, high=1, high_open=True, grid=(0.0, 0.5, 0.9), help="θ, heavy-ball momentum of the local steps"
+    )
     batch: int = param(10, low=1, help="B, samples per local step")
 
 
@@ -26,7 +28,7 @@ class DFedAvgMParams:
 class DFedAvgM(Method):
     label = "DFedAvgM"
     Params = DFedAvgMParams
-    tunable = ("step",)
+    tunable = ("step", "momentum")
 
     def local_updates(self) -> int:
         return self.params.local_steps

@@ -32,7 +32,9 @@ def star_round(ctx: Any, w_AD: Any, local: Callable[[Any], Any]) -> tuple[Any, A
 class FedAvgParams:
     step: float = param(1.0, low=0, low_open=True, help="local SGD step of the uploading clients")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
-    momentum: float = param(0.5, low=0, high=1, high_open=True, help="θ, heavy-ball momentum of the local steps")
+    momentum: float = param(
+        0.5, low=0, high=1, high_open=True, grid=(0.0, 0.5, 0.9), help="θ, heavy-ball momentum of the local steps"
+    )
     batch: int = param(10, low=1, help="B, samples per local step")
 
 
@@ -55,6 +57,7 @@ class FedAvg(StarMethod):
 
     label = "FedAvg"
     Params = FedAvgParams
+    tunable = ("step", "momentum")
 
     def round(self, ctx, state: State, r: int) -> State:
         p, w = self.params, state["w"]

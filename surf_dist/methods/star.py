@@ -32,7 +32,7 @@ from .tracking import _cat
 class FedProxParams:
     step: float = param(1.0, low=0, low_open=True, help="local SGD step")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
-    mu: float = param(0.1, low=0, help="μ, the proximal weight")
+    mu: float = param(0.1, low=0, grid=(0.01, 0.1, 1.0), help="μ, the proximal weight")
     batch: int = param(10, low=1, help="B, samples per local step")
 
 
@@ -42,6 +42,7 @@ class FedProx(StarMethod):
 
     label = "FedProx"
     Params = FedProxParams
+    tunable = ("step", "mu")
 
     def round(self, ctx, state: State, r: int) -> State:
         p, w = self.params, state["w"]
@@ -96,7 +97,7 @@ class Scaffold(StarMethod):
 class FedDynParams:
     step: float = param(1.0, low=0, low_open=True, help="local SGD step")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
-    alpha: float = param(0.1, low=0, low_open=True, help="α, the dynamic regulariser's weight")
+    alpha: float = param(0.1, low=0, low_open=True, grid=(0.01, 0.1, 1.0), help="α, the dynamic regulariser's weight")
     batch: int = param(10, low=1, help="B, samples per local step")
 
 
@@ -106,6 +107,7 @@ class FedDyn(StarMethod):
 
     label = "FedDyn"
     Params = FedDynParams
+    tunable = ("step", "alpha")
 
     def init(self, ctx, w0_AD) -> State:
         zero = w0_AD.new_zeros(w0_AD.shape)
@@ -131,7 +133,7 @@ class FedDyn(StarMethod):
 class MoonParams:
     step: float = param(1.0, low=0, low_open=True, help="local SGD step")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
-    mu: float = param(1.0, low=0, help="μ, the contrastive term's weight")
+    mu: float = param(1.0, low=0, grid=(0.1, 1.0, 5.0), help="μ, the contrastive term's weight")
     temperature: float = param(0.5, low=0, low_open=True, help="τ of the contrastive loss")
     batch: int = param(10, low=1, help="B, samples per local step")
 
@@ -142,6 +144,7 @@ class Moon(StarMethod):
 
     label = "MOON"
     Params = MoonParams
+    tunable = ("step", "mu")
 
     def init(self, ctx, w0_AD) -> State:
         return {"w": w0_AD, "previous": w0_AD}

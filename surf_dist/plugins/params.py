@@ -42,11 +42,13 @@ def param(
     low_open: bool = False,
     high_open: bool = False,
     choices: tuple[str, ...] = (),
+    grid: tuple[Any, ...] = (),
     help: str = "",
 ) -> Any:
     """A field of a settings dataclass with its range (``low`` ≤ value ≤ ``high``; ``*_open``: strict) or its
-    ``choices``, and a one-line ``help``. Use as ``step: float = param(0.3, low=0, low_open=True)``."""
-    meta = {"range": (low, high, not low_open, not high_open), "choices": tuple(choices), "help": help}
+    ``choices``, a one-line ``help``, and the values ``tune-baselines`` tries (``grid``, for a tunable constant).
+    Use as ``step: float = param(0.3, low=0, low_open=True)``."""
+    meta = {"range": (low, high, not low_open, not high_open), "choices": tuple(choices), "grid": grid, "help": help}
     return dataclasses.field(default=default, metadata=meta)
 
 

@@ -71,11 +71,15 @@ def test_tune_baselines_picks_the_best_step_on_meta_val(monkeypatch: pytest.Monk
     # Assert
     assert set(seen) == {"meta-val"} and result["num_tasks"] == 3 and result["rounds"] == [6, 12]
     for name, rows in result["accuracy"].items():
-        best = result["best"][name]
-        assert rows[grid.index(best)][1] == max(r[1] for r in rows)
-        assert (name in result["at_edge"]) == (best in (min(grid), max(grid)))
-        assert f"eval.{name}_step={best:g}" in result["settings"]
-    assert any(best == 0.3 for best in result["best"].values()), "the grid's middle step should win somewhere"
+        tried, best = result["tried"][name], result["best"][name]
+        assert len(rows) == len(tried) and rows[tried.index(best)][1] == max(r[1] for r in rows)
+        assert {c["step"] for c in tried} == set(grid)  # every method gets the step grid
+        edge = any(v in (min(vs), max(vs)) for k, v in best.items() for vs in [{c[k] for c in tried}] if len(vs) > 2)
+        assert (name in result["at_edge"]) == edge
+        assert all(f"eval.{name}_{k}={v:g}" in result["settings"] for k, v in best.items())
+    assert {k for c in result["tried"]["dfedavgm"] for k in c} == {"step", "momentum"}  # its own constant too
+    assert len(result["tried"]["dfedavgm"]) == 3 * len(grid) and len(result["tried"]["dgd"]) == len(grid)
+    assert any(best["step"] == 0.3 for best in result["best"].values()), "the grid's middle step should win somewhere"
     assert "--set eval.dgd_step=" in format_tuning(result)
 
 
