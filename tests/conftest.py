@@ -29,3 +29,12 @@ def _registries_as_before() -> Iterator[None]:
         registry._entries, registry._origin = entries, origin
     plugin_load._LOADED.clear()
     plugin_load._LOADED.update(loaded)
+
+
+@pytest.fixture(autouse=True)
+def _torch_state_as_before() -> Iterator[None]:
+    """A test that changes torch's default dtype must restore it (a float64 default left behind once made
+    later feature-map tests fail only in the full suite)."""
+    dtype = torch.get_default_dtype()
+    yield
+    assert torch.get_default_dtype() == dtype, f"the test left torch's default dtype at {torch.get_default_dtype()}"
