@@ -93,6 +93,12 @@ STAR = (
     "model.uploads_per_round=3",
     'eval.baselines=["fedavg"]',
 )
+EVERY_DECENTRALIZED = (
+    'eval.baselines=["dgd","dsgd","dfedavgm","gt","extra","nids","choco","pushsum","local","centralised"]',
+    "topology.spec=kregular:n=12,degree=3",
+    "topology.placement=mincut",
+)
+EVERY_STAR = 'eval.baselines=["fedavg","fedprox","scaffold","feddyn","moon","local","centralised"]'
 CASES = [
     Case("w1", 1),
     Case("w2", 2),
@@ -153,6 +159,12 @@ CASES = [
     # the star variant: a server that only aggregates, 3 of 8 clients uploading per round, drawn per round
     Case("star-w2", 2, STAR),
     Case("star-silent-w3", 3, (*STAR, "failures.num_async=1")),
+    # every decentralized method (two exchanges a round for gt, q-bit messages for choco, push-sum's weight)
+    # with a silent agent, on interleaved placements, and the meta-test tasks evaluated as one batch
+    Case("methods-silent-w3", 3, (*EVERY_DECENTRALIZED, "failures.num_async=1", "eval.choco_compression=qbits:4")),
+    Case("methods-batched-w2", 2, (*EVERY_DECENTRALIZED, "eval.batch_tasks=2", "eval.choco_compression=top_k:0.25")),
+    Case("star-methods-w3", 3, (*STAR[:-1], EVERY_STAR, "failures.num_async=1")),
+    Case("star-methods-batched-w2", 2, (*STAR[:-1], EVERY_STAR, "eval.batch_tasks=2")),
 ]
 
 
@@ -176,6 +188,7 @@ def observe(trainer: Trainer) -> dict:
     curves["udgd seconds"] = ev.udgd.time_s
     for name, method in ev.baselines.items():
         curves[f"{name} accuracy"], curves[f"{name} seconds"] = method.accuracy, method.time_s
+        curves[f"{name} bytes"] = method.agent_bytes
     return {
         "eval": curves,
         "lag0": float(lag0),
@@ -265,7 +278,8 @@ def _check_evaluation(rank: int, got: dict, want: dict, case: Case, problem: Pro
     """Evaluation (U-DGD per layer, every method per round, their simulated seconds) equals the oracle's. In
     float32 an argmax near a tie may flip between summation orders: accuracies then agree to two samples."""
     assert got.keys() == want.keys(), f"rank {rank} evaluated {sorted(got)}, the oracle {sorted(want)}"
-    assert any(k.endswith("accuracy") and not k.startswith("udgd") for k in want), "the case evaluates no method"
+    evaluated = {k.removesuffix(" accuracy") for k in want if k.endswith(" accuracy")} - {"udgd"}
+    assert evaluated == set(problem.cfg.eval.baselines), f"the oracle evaluated {sorted(evaluated)}"
     num_samples = problem.num_agents * problem.cfg.data.num_heldout * problem.cfg.data.num_meta_test
     for key, values in want.items():
         tol = TOLERANCE[case.dtype]

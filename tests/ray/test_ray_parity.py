@@ -20,7 +20,20 @@ from surf_dist.runtime.ray_driver import run_ray
 
 pytestmark = [pytest.mark.ray, pytest.mark.usefixtures("ray_session")]
 
-RAY_CASES = [c for c in CASES if c.name in ("w2", "w3-float32", "agent-per-worker-w4", "silent-stale-w3", "star-w2")]
+RAY_CASES = [
+    c
+    for c in CASES
+    if c.name
+    in (
+        "w2",
+        "w3-float32",
+        "agent-per-worker-w4",
+        "silent-stale-w3",
+        "star-w2",
+        "methods-silent-w3",
+        "star-methods-batched-w2",
+    )
+]
 
 
 @pytest.mark.timeout(300)
