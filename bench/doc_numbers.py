@@ -9,14 +9,15 @@ what the table shows and rewrites the block (``--check``: compare instead, exit 
 
 Groups: ``quick`` = smoke, topology; ``main`` = main-accuracy, main-layers, main-async, main-costs,
 main-deadlines; ``fashion``; ``paper`` (``surf-dist paper-figures``, about 45 minutes). Runs go to ``--runs``
-(default ``runs/numbers``) and are reused when finished with
-the same config, so a second call only redraws. Everything here is deterministic (seeded); no timings.
+(default ``runs/numbers``) and are reused when finished with the same config, so a second call only redraws;
+a run there of another config (the defaults changed) is trained again. Everything here is deterministic (seeded); no timings.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -36,12 +37,15 @@ NETWORK = [
 
 
 def _train(name: str, runs: Path, **kwargs: Any) -> surf_dist.Run:
-    """A finished run, reused when its directory holds one of the same config (train resumes or re-evaluates)."""
+    """A finished run, reused when its directory holds one of the same config; a run of another config there (the
+    defaults changed since) is replaced."""
     out = runs / name
-    if (out / "summary.json").is_file():
+    if (out / "config.json").is_file():
         run = surf_dist.load_run(out)
         cfg = surf_dist.make_config(kwargs.get("preset", "default"), None, kwargs.get("overrides", ()))
-        if run.config.computed() == cfg.computed():
+        if run.config.computed() != cfg.computed():
+            shutil.rmtree(out)
+        elif run.summary is not None:
             return run
     return surf_dist.train(out, progress=False, **kwargs)
 

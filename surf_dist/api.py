@@ -1,5 +1,5 @@
 """The Python API. The CLI is a thin layer over it: ``surf-dist train`` is ``train``, ``surf-dist evaluate`` is
-``evaluate``.
+``evaluate``, ``surf-dist baselines`` is ``baselines``.
 
     import surf_dist
 
@@ -138,6 +138,36 @@ def evaluate(
     import json
 
     return EvalResult.from_dict(json.loads(Path(written).read_text())["eval"])
+
+
+def baselines(
+    *,
+    preset: str | None = "default",
+    config: str | Path | dict[str, Any] | Config | None = None,
+    overrides: list[str] | tuple[str, ...] = (),
+    backend: str | None = None,
+    workers: int | None = None,
+    plugins: list[str] | tuple[str, ...] = (),
+    ray_address: str | None = None,
+    out: str | Path | None = None,
+    progress: bool = False,
+) -> EvalResult | None:
+    """Evaluate the methods of ``eval.baselines`` alone, without a trained optimizer (``eval.udgd = false``): on
+    any backend, and on any graph they accept (push-sum on a directed one). The same numbers as the methods'
+    section of a training run of the same config; ``udgd`` is None. With ``out``, also written there as JSON.
+    None on torchrun ranks other than 0."""
+    from .analysis.baselines import METHODS_ONLY, run_baselines
+
+    cfg = make_config(
+        preset,
+        config,
+        [*overrides, METHODS_ONLY],
+        backend=backend,
+        workers=workers,
+        plugins=plugins,
+        ray_address=ray_address,
+    )
+    return run_baselines(cfg, None if out is None else Path(out), progress=progress)
 
 
 def load_run(run_dir: str | Path) -> Run:

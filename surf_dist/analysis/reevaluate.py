@@ -14,6 +14,7 @@ from ..config import Config, load_config, read_config
 from ..errors import InputError
 from ..plugins import method_label
 from ..rundir.atomic import write_json_atomic
+from ..rundir.outputs import eval_table
 from ..rundir.summary import EvalResult
 
 # the settings that fix the shapes of U-DGD's parameters (D = (P + 1)·C from the data, the local network's input
@@ -120,12 +121,9 @@ def reevaluate(
     write_json_atomic(out, record)
     if progress:
         u = result.udgd
-        print("U-DGD accuracy per layer:", " ".join(f"{a:.3f}" for a in u.accuracy_per_layer))
-        for name, b in result.baselines.items():
-            print(
-                f"{method_label(name)}: {b.accuracy_at_udgd_rounds:.3f} @ {u.rounds} rounds, "
-                f"{b.accuracy_at_max_rounds:.3f} @ {b.rounds[-1]}"
-            )
+        if u is not None:
+            print("U-DGD accuracy per layer:", " ".join(f"{a:.3f}" for a in u.accuracy_per_layer))
+        print(eval_table(result.to_dict()))
     return out
 
 

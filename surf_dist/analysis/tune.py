@@ -2,7 +2,7 @@
 
 Each method of ``eval.baselines`` runs with every step size of a grid, times its own constants' declared grids
 (its ``tunable`` settings), on the ``data.num_meta_val`` meta-validation tasks, never on meta-test, on the
-configured backend; the setting with the best mean
+configured backend, without U-DGD (``eval.udgd = false``); the setting with the best mean
 held-out accuracy after the last round (``eval.rounds_factor`` × K·L rounds, the comparison point against
 U-DGD) is chosen. All the baselines take one step size each from the same grid (default {0.1, 0.3, 1, 3},
 the sweep that set the digits defaults); a best step at the edge of the grid is flagged, so the grid can be
@@ -50,12 +50,14 @@ def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progr
     for i in range(max((len(c) for c in tried.values()), default=0)):
         names = [name for name, c in tried.items() if i < len(c)]
         params = {name: {**cfg.eval.params.get(name, {}), **tried[name][i]} for name in names}
-        c = replace(cfg, eval={"split": "meta-val", "baselines": tuple(names), "params": {**cfg.eval.params, **params}})
+        every = {**cfg.eval.params, **params}
+        c = replace(cfg, eval={"split": "meta-val", "baselines": tuple(names), "params": every, "udgd": False})
         ev = run_job(c, EvalJob(), progress=False)
         if ev is None:  # a torchrun rank other than 0: it took part, rank 0 holds the result
             continue
         result["num_tasks"] = ev["num_tasks"]
-        result["rounds"] = [ev["udgd"]["rounds"], c.eval.rounds_factor * ev["udgd"]["rounds"]]
+        rounds_udgd = c.model.num_hops * c.model.num_layers
+        result["rounds"] = [rounds_udgd, c.eval.rounds_factor * rounds_udgd]
         for name, b in ev["baselines"].items():
             result["accuracy"][name].append([b["accuracy_at_udgd_rounds"], b["accuracy_at_max_rounds"]])
         if progress:
@@ -68,14 +70,16 @@ def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progr
             )
     if not result["accuracy"] or not all(result["accuracy"].values()):
         return result
-    best = {
-        name: tried[name][max(range(len(rows)), key=lambda i, rows=rows: rows[i][1])]
-        for name, rows in result["accuracy"].items()
-    }
+    best = {name: tried[name][_best(rows)] for name, rows in result["accuracy"].items()}
     result["best"] = best
     result["at_edge"] = [name for name, chosen in best.items() if _at_edge(chosen, tried[name])]
     result["settings"] = [f"eval.{name}_{k}={v:g}" for name, chosen in best.items() for k, v in chosen.items()]
     return result
+
+
+def _best(rows: list[list[float]]) -> int:
+    """The candidate with the best accuracy after the last round (the first of equals)."""
+    return max(range(len(rows)), key=lambda i: rows[i][1])
 
 
 def _at_edge(chosen: dict[str, Any], tried: list[dict[str, Any]]) -> bool:

@@ -95,6 +95,28 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_baselines(args: argparse.Namespace) -> int:
+    from ..analysis.baselines import METHODS_ONLY
+    from ..api import make_config
+
+    out = _out_file(args.out)
+    cfg = make_config(
+        args.preset or "default",
+        args.config,
+        [*args.overrides, METHODS_ONLY],
+        backend=args.backend,
+        workers=args.workers,
+        ray_address=args.ray_address,
+    )
+    _lean()
+    from ..analysis.baselines import run_baselines
+
+    run_baselines(cfg, out, progress=not args.quiet)
+    if out is not None and not (under_torchrun() and _rank() != 0):
+        print(f"wrote {out}")
+    return 0
+
+
 def _check_points(runs: list[Path], points: list[list[str]], execution: dict[str, Any]) -> None:
     """Every evaluation a command will make is valid (all problems at once), then the workers may start."""
     from ..analysis.reevaluate import trained_config
@@ -263,6 +285,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
+    "baselines": cmd_baselines,
     "sweep-async": cmd_sweep_async,
     "sweep-alpha": cmd_sweep_alpha,
     "sweep-epsilon": cmd_sweep_epsilon,

@@ -63,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     _runs_args(e, several=False, out_help="JSON file for the result (default RUN/evaluate.json)")
     e.add_argument("--quiet", action="store_true")
 
+    m = sub.add_parser(
+        "baselines", help="evaluate the methods alone, no trained optimizer (any graph they accept: directed too)"
+    )
+    _config_args(m)
+    _execution_args(m)
+    m.add_argument("--out", default=None, help="JSON file for the result (default: printed only)")
+    m.add_argument("--quiet", action="store_true", help="no progress bar and no table")
+
     s = sub.add_parser("sweep-async", help="accuracy vs silent agents per layer for trained runs (Figure 4)")
     _runs_args(s)
     s.add_argument("--counts", default="0,2,4,6,8,10", help="silent agents per layer, comma separated")

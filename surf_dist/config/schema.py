@@ -140,7 +140,10 @@ class EvalConfig:
         "local",
         "centralised",
     )
-    """Registered methods evaluated beside U-DGD (``surf-dist methods`` lists them; plugins add more)."""
+    """Registered methods evaluated beside U-DGD (``surf-dist list`` lists them; plugins add more)."""
+    udgd: bool = True
+    """Evaluate U-DGD too; ``false`` for the methods alone (``surf-dist baselines``: no trained optimizer, any graph
+    the methods accept, directed ones included)."""
     params: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Each method's own settings, set as ``eval.NAME_FIELD`` (e.g. ``eval.dgd_step=0.3``) or a TOML table
     ``[eval.NAME]``; the resolved settings of every evaluated method are saved in ``config.json``."""

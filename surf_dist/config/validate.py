@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import importlib.util
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,9 @@ def validate_config(cfg: Config) -> list[str]:
             source=f"topology.spec {cfg.topology.spec!r}",
         )
         n = graph.number_of_nodes()
-        if graph.directed:
-            p.append(_directed_problem(cfg))
+        refused = _directed_problem(cfg) if graph.directed else None
+        if refused:
+            p.append(refused)
         if f.num_async >= n:
             p.append(f"failures.num_async = {f.num_async}: must be below the number of agents ({n})")
         if m.variant == "star" and not (graph.number_of_edges() == n - 1 and np.all(graph.u == 0)):
@@ -167,15 +169,24 @@ def validate_config(cfg: Config) -> list[str]:
     return p
 
 
-def _directed_problem(cfg: Config) -> str:
-    """A directed graph: U-DGD's layers (and most methods) assume messages both ways; say which methods accept it."""
+def _directed_problem(cfg: Config) -> str | None:
+    """A directed graph: U-DGD's layers and the methods that mix with a symmetric or row-stochastic S need messages
+    both ways. None when nothing evaluated needs them (``eval.udgd = false`` and only methods built for a directed
+    graph, such as push-sum); otherwise say who refuses and which methods accept it."""
     from ..plugins import METHODS
 
     accept = [name for name in METHODS.names() if getattr(METHODS.get(name), "directed", False)]
+    refuse = [name for name in cfg.eval.baselines if name in METHODS.names() and name not in accept]
+    if not cfg.eval.udgd and not refuse:
+        return None
+    who = (["U-DGD"] if cfg.eval.udgd else []) + refuse
+    alone = f"--set 'eval.baselines={json.dumps(accept)}'"
+    fix = f"an undirected graph, or only the methods that accept a directed one: {alone}"
+    if cfg.eval.udgd:
+        fix = f"an undirected graph, or those methods alone on this one: surf-dist baselines {alone}"
     return (
-        f"topology.spec = {cfg.topology.spec!r} is a directed graph: U-DGD and the methods that mix with a row-"
-        "stochastic or symmetric S need an undirected one (fix: an undirected graph); the methods that accept a "
-        f"directed graph: {', '.join(accept) or 'none registered'}"
+        f"topology.spec = {cfg.topology.spec!r} is a directed graph, and {', '.join(who)} mix over links both ways "
+        f"(fix: {fix})"
     )
 
 

@@ -27,6 +27,7 @@ class Local(Method):
     label = "local"
     Params = LocalParams
     variant = "any"
+    directed = True  # no messages on the graph: any graph will do
     senders = ()
     tunable = ("step",)
 
@@ -48,6 +49,7 @@ class Centralised(Method):
     label = "centralised"
     Params = CentralisedParams
     variant = "any"
+    directed = True  # no messages on the graph: any graph will do
     senders = ()
     tunable = ("step",)
 

@@ -36,13 +36,14 @@ def to_target(
 
 def with_costs(ev: EvalResult, ledger: Ledger, target: float) -> EvalResult:
     """``ev`` with ``agent_bytes`` (from the ledger's eval phases) and ``to_target`` for U-DGD and every method."""
-    num_tasks, u = ev.num_tasks, ev.udgd
-    u_bytes = _cumulative(ledger.per_layer("eval/udgd"), len(u.accuracy_per_layer), num_tasks)
-    udgd = dataclasses.replace(
-        u,
-        agent_bytes=u_bytes,
-        to_target=to_target(u.accuracy_per_layer, u.rounds_per_layer, u.time_s, u_bytes, target),
-    )
+    num_tasks, u, udgd = ev.num_tasks, ev.udgd, None
+    if u is not None:
+        u_bytes = _cumulative(ledger.per_layer("eval/udgd"), len(u.accuracy_per_layer), num_tasks)
+        udgd = dataclasses.replace(
+            u,
+            agent_bytes=u_bytes,
+            to_target=to_target(u.accuracy_per_layer, u.rounds_per_layer, u.time_s, u_bytes, target),
+        )
     baselines = {}
     for name, b in ev.baselines.items():
         b_bytes = _cumulative(ledger.per_layer(f"eval/{name}"), len(b.accuracy), num_tasks)

@@ -52,22 +52,43 @@ def comm_section(
     }
 
 
+def _bytes(value: float) -> str:
+    """Agent bytes per task, in a unit a reader compares at a glance."""
+    for unit, size in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if value >= size:
+            return f"{value / size:.1f} {unit}"
+    return f"{value:.0f} B"
+
+
+def eval_table(ev: dict[str, Any]) -> str:
+    """U-DGD (when evaluated) and every method: rounds, final accuracy, accuracy at U-DGD's rounds, the agents'
+    bytes per task and the simulated seconds at the end ("—" without a network model: every time is 0)."""
+    u = ev.get("udgd")
+    timed = any(t > 0 for part in [u or {}, *ev["baselines"].values()] for t in part.get("time_s", []))
+    at_r = "" if u is None else f" {'@' + str(u['rounds']) + ' rounds':>11}"  # no U-DGD: no column for its rounds
+    lines = [f"{'method':<12} {'rounds':>7} {'accuracy':>9}{at_r} {'agent bytes':>12} {'sim s':>8}"]
+
+    def row(label: str, rounds: int, final: float, at_udgd: float | None, nbytes: list[float], secs: list[float]):
+        at = "" if at_udgd is None else f" {at_udgd:>11.3f}"
+        sim = f"{secs[-1]:.3f}" if timed and secs else "—"
+        shown = _bytes(nbytes[-1]) if nbytes else "—"
+        lines.append(f"{label:<12} {rounds:>7} {final:>9.3f}{at} {shown:>12} {sim:>8}")
+
+    if u is not None:
+        acc = u["accuracy_per_layer"]
+        row("U-DGD", u["rounds"], acc[-1], acc[-1], u.get("agent_bytes", []), u.get("time_s", []))
+    for name, b in ev["baselines"].items():
+        at_udgd = None if u is None else b["accuracy_at_udgd_rounds"]
+        row(method_label(name), b["rounds"][-1], b["accuracy"][-1], at_udgd, b.get("agent_bytes", []), b["time_s"])
+    lines.append("(agent bytes: what the agents sent each other per task, mean over tasks)")
+    return "\n".join(lines)
+
+
 def table(summary: dict[str, Any]) -> str:
-    """A short table: U-DGD at its rounds vs each baseline at the same rounds and at the largest count."""
+    """The run's table: U-DGD at its rounds vs each method (``eval_table``), U-DGD per layer, the traffic."""
     ev = summary["eval"]
     u = ev["udgd"]
-    r = u["rounds"]
-    r_max = max((b["rounds"][-1] for b in ev["baselines"].values()), default=r)
-    at_r, at_max = f"@{r} rounds", f"@{r_max} rounds"
-    lines = [f"{'method':<10} {'rounds':>7} {'accuracy':>9}   {at_r:>12} {at_max:>13}"]
-    lines.append(
-        f"{'U-DGD':<10} {r:>7} {u['accuracy_per_layer'][-1]:>9.3f}   {u['accuracy_per_layer'][-1]:>12.3f} {'':>13}"
-    )
-    for name, b in ev["baselines"].items():
-        lines.append(
-            f"{method_label(name):<10} {b['rounds'][-1]:>7} {b['accuracy'][-1]:>9.3f}   "
-            f"{b['accuracy_at_udgd_rounds']:>12.3f} {b['accuracy_at_max_rounds']:>13.3f}"
-        )
+    lines = [eval_table(ev)]
     acc = " ".join(f"{a:.2f}" for a in u["accuracy_per_layer"])
     loss = " ".join(f"{v:.3f}" for v in u["loss_per_layer"])
     lines.append(f"U-DGD accuracy per layer: {acc}")

@@ -56,11 +56,12 @@ class MethodResult:
 
 @dataclass(frozen=True)
 class EvalResult:
-    """The ``eval`` section: U-DGD and every method of ``eval.baselines``."""
+    """The ``eval`` section: U-DGD and every method of ``eval.baselines`` (``udgd`` None: the methods alone,
+    ``eval.udgd = false``)."""
 
     num_tasks: int
     split: str
-    udgd: UDGDResult
+    udgd: UDGDResult | None
     baselines: dict[str, MethodResult]
     target_accuracy: float | None = None
 
@@ -72,7 +73,7 @@ class EvalResult:
         return cls(
             num_tasks=d["num_tasks"],
             split=d.get("split", "meta-test"),
-            udgd=UDGDResult(**_fields_from(UDGDResult, d["udgd"])),
+            udgd=None if d.get("udgd") is None else UDGDResult(**_fields_from(UDGDResult, d["udgd"])),
             baselines={name: MethodResult(**_fields_from(MethodResult, b)) for name, b in d["baselines"].items()},
             target_accuracy=d.get("target_accuracy"),
         )

@@ -21,7 +21,14 @@ from ..config import Config, read_config
 from ..errors import InputError
 from ..worker.jobs import Job, TrainJob
 from ..worker.problem import Problem
-from .preflight import check_backend, check_data, prepare_run_dir, remove_failed_run_dir, under_torchrun
+from .preflight import (
+    check_backend,
+    check_data,
+    check_trains_udgd,
+    prepare_run_dir,
+    remove_failed_run_dir,
+    under_torchrun,
+)
 from .ray_driver import run_ray
 from .supervisor import ForkedGroup, supervise
 from .torch_launch import run_torch
@@ -51,6 +58,7 @@ def launch(cfg: Config, out: Path, progress: bool = True) -> dict[str, Any] | No
     Input is checked before any worker starts (``preflight``). A run that fails in a directory made here
     and leaves no checkpoint removes that directory; an interrupted one keeps it for the rerun."""
     check_backend(cfg)
+    check_trains_udgd(cfg)
     check_data(cfg)
     made = prepare_run_dir(out)
     try:

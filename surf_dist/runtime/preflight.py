@@ -33,6 +33,17 @@ def check_backend(cfg: Config) -> None:
         )
 
 
+def check_trains_udgd(cfg: Config) -> None:
+    """``surf-dist train`` meta-trains U-DGD and evaluates it: ``eval.udgd = false`` belongs to the methods alone."""
+    if not cfg.eval.udgd:
+        raise InputError(
+            [
+                "eval.udgd = false: train meta-trains U-DGD and evaluates it beside the methods; fix: drop the "
+                "setting, or evaluate the methods alone with `surf-dist baselines`"
+            ]
+        )
+
+
 def check_data(cfg: Config) -> None:
     """Every dataset file is where the workers will look (downloaded here first with ``data.download``)."""
     check_files(cfg.data.dataset, root=cfg.data.root, download=cfg.data.download)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from ..config import Config
 from ..core.constraints import descent_slacks
 from ..core.objective import correct_per_agent, loss_per_agent
 from ..core.udgd import UDGD
@@ -78,9 +79,9 @@ def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
     return t.mean(dim=0).tolist(), std.tolist()
 
 
-def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalResult:
+def evaluate(trainer: Trainer, model: UDGD | None, *, progress: bool = False) -> EvalResult:
     """The ``eval`` section of the summary, without its costs (``rundir.costs.with_costs``); the same on every
-    worker."""
+    worker. With ``eval.udgd = false`` the methods alone (``model`` unused; the section's ``udgd`` is None)."""
     cfg, mixer = trainer.cfg, trainer.mixer
     e, f = cfg.eval, cfg.failures
     num_rounds_udgd = cfg.model.num_hops * cfg.model.num_layers
@@ -90,7 +91,8 @@ def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalRe
     seconds: dict[str, list[np.ndarray]] = {name: [] for name in ("udgd", *e.baselines)}
     misses: dict[str, list[np.ndarray]] = {name: [] for name in ("udgd", *e.baselines)}
     silent_total = 0
-    model.eval()
+    if model is not None:
+        model.eval()
     phase = _PHASES[e.split]
     num_tasks = cfg.data.num_meta_test if e.split == "meta-test" else cfg.data.num_meta_val
     bar = tqdm(
@@ -107,6 +109,11 @@ def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalRe
         data, w0s = [], []
         for t in chunk:  # U-DGD one task at a time, layer by layer
             task = trainer.prepare(e.split, t)
+            data.append(task)
+            if not e.udgd:  # the methods alone, from the W₀ U-DGD would have started from
+                w0s.append(trainer.initial_iterate(phase, t))
+                continue
+            assert model is not None
             with mixer.ledger.in_phase("eval/udgd"):
                 lm = layer_metrics(trainer, model, task, t, f.in_eval, phase)
                 injected = trainer.silent.layers(phase, t, cfg.model.num_layers) if f.in_eval else None
@@ -117,7 +124,6 @@ def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalRe
             silent_total += lm["num_silent"]
             seconds["udgd"].append(timed[0])
             misses["udgd"].append(timed[1])
-            data.append(task)
             w0s.append(lm["w0"])
         # every method on the whole chunk at once, from the same W₀ as U-DGD
         for name, per_chunk in evaluate_methods(trainer, e.split, chunk, data, w0s, num_rounds).items():
@@ -127,26 +133,6 @@ def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalRe
                 misses[name].append(missed)
         bar.update(len(chunk))
     bar.close()
-    acc, acc_std = _mean_std(per_task["accuracy"])
-    loss, loss_std = _mean_std(per_task["loss"])
-    grad_norm, _ = _mean_std(per_task["grad_norm"])
-    slack, _ = _mean_std(per_task["slack"])
-    violations = [sum(1 for row in per_task["slack"] if row[layer] > 0) for layer in range(cfg.model.num_layers)]
-    udgd = UDGDResult(
-        accuracy_per_layer=acc,
-        accuracy_std_per_layer=acc_std,
-        loss_per_layer=loss,
-        loss_std_per_layer=loss_std,
-        grad_norm_per_layer=grad_norm,
-        slack_per_layer=slack,
-        violations_per_layer=violations,
-        rounds=num_rounds_udgd,
-        rounds_per_layer=[cfg.model.num_hops * layer for layer in range(cfg.model.num_layers + 1)],
-        final_accuracy=acc[-1],
-        silent_agent_layers=silent_total,
-        time_s=_elapsed(seconds["udgd"]),
-        deadline_misses_per_layer=np.sum(misses["udgd"], axis=0).tolist(),
-    )
     baselines = {}
     for name, rows in curves.items():
         mean, std = _mean_std(rows)
@@ -159,4 +145,35 @@ def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalRe
             time_s=_elapsed(seconds[name]),
             deadline_misses=int(np.sum(misses[name])),
         )
+    udgd = _udgd_result(cfg, per_task, seconds["udgd"], misses["udgd"], silent_total) if e.udgd else None
     return EvalResult(num_tasks=num_tasks, split=e.split, udgd=udgd, baselines=baselines)
+
+
+def _udgd_result(
+    cfg: Config,
+    per_task: dict[str, list[list[float]]],
+    seconds: list[np.ndarray],
+    misses: list[np.ndarray],
+    silent_total: int,
+) -> UDGDResult:
+    """U-DGD's section from its per-task rows: means and spreads over tasks, per layer."""
+    acc, acc_std = _mean_std(per_task["accuracy"])
+    loss, loss_std = _mean_std(per_task["loss"])
+    grad_norm, _ = _mean_std(per_task["grad_norm"])
+    slack, _ = _mean_std(per_task["slack"])
+    violations = [sum(1 for row in per_task["slack"] if row[layer] > 0) for layer in range(cfg.model.num_layers)]
+    return UDGDResult(
+        accuracy_per_layer=acc,
+        accuracy_std_per_layer=acc_std,
+        loss_per_layer=loss,
+        loss_std_per_layer=loss_std,
+        grad_norm_per_layer=grad_norm,
+        slack_per_layer=slack,
+        violations_per_layer=violations,
+        rounds=cfg.model.num_hops * cfg.model.num_layers,
+        rounds_per_layer=[cfg.model.num_hops * layer for layer in range(cfg.model.num_layers + 1)],
+        final_accuracy=acc[-1],
+        silent_agent_layers=silent_total,
+        time_s=_elapsed(seconds),
+        deadline_misses_per_layer=np.sum(misses, axis=0).tolist(),
+    )

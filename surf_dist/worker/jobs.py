@@ -117,7 +117,8 @@ def build_summary(
     backend: str,
 ) -> Summary:
     """The summary of a finished run (the one place it is made)."""
-    mixer = trainer.mixer
+    mixer, udgd = trainer.mixer, ev.udgd
+    assert udgd is not None, "a training run evaluates U-DGD"
     graph = problem.graph("meta-test", 0).graph
     return Summary(
         backend=backend,
@@ -155,7 +156,7 @@ def build_summary(
             "injected": {
                 "kills": kills_fired(run_dir),
                 "silent_agent_layers_train": history.silent_agent_layers,
-                "silent_agent_layers_eval": ev.udgd.silent_agent_layers,
+                "silent_agent_layers_eval": udgd.silent_agent_layers,
             },
         },
         timing={

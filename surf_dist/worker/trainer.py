@@ -143,6 +143,12 @@ class Trainer:
             for layer in range(self.cfg.model.num_layers + 1)
         ]
 
+    def initial_iterate(self, phase: str, step: int) -> torch.Tensor:
+        """W₀ of the hosted agents for the pass ``(phase, step)``, A × D: where U-DGD and every method start."""
+        agents, dim, dtype = self.mixer.agents_t, self.problem.dim, self.problem.dtype
+        w0 = initial_iterate(self.cfg.seed, phase, step, agents, dim, self.cfg.model.w0_std, dtype)
+        return w0.to(self.mixer.device)
+
     def forward(self, model: UDGD, task: TaskData, phase: str, step: int, with_silent: bool) -> Forward:
         """One unrolled forward pass on the hosted agents, with the global loss, gradient norms and the number
         of silent (agent, layer) pairs (summed over workers in the loss's all-reduce)."""
@@ -153,7 +159,7 @@ class Trainer:
             self.problem.dtype,
             self.mixer.device,
         )
-        w0 = initial_iterate(self.cfg.seed, phase, step, agents, dim, self.cfg.model.w0_std, dtype).to(device)
+        w0 = self.initial_iterate(phase, step)
         batches = self.batches(task, phase, step)
         m = self.cfg.model
         injected = self.silent.layers(phase, step, m.num_layers) if with_silent else None
