@@ -20,7 +20,7 @@ from ..plugins import METHODS, method_label
 from ..runtime.launch import run_job
 from ..worker.jobs import EvalJob
 
-DEFAULT_GRID = (0.1, 0.3, 1.0, 3.0)
+DEFAULT_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
 
 
 def candidates(name: str, grid: tuple[float, ...]) -> list[dict[str, Any]]:

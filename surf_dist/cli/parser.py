@@ -103,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("tune-baselines", help="choose the baselines' step sizes on meta-validation tasks")
     _config_args(b)
     _execution_args(b)
-    b.add_argument("--grid", default="0.1,0.3,1,3", help="step sizes to try, comma separated")
+    b.add_argument("--grid", default="0.1,0.3,1,3,10", help="step sizes to try, comma separated")
     b.add_argument("--out", default=None, help="JSON file for the sweep (default: printed only)")
 
     g = sub.add_parser("topology", help="describe a graph and its placement on workers")

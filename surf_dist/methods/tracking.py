@@ -2,8 +2,13 @@
 tracking the average gradient or correcting with the previous iterate. All three mix with the Metropolis weights W
 of the task's graph (symmetric and doubly stochastic, as their convergence needs); W̃ = (I + W) / 2.
 
-* GT, gradient tracking (DIGing; Nedić, Olshevsky and Shi, 2017), one exchange of [x ‖ y] (2D floats) a round:
-      x⁺ = W x − α y,      y⁺ = W y + ∇f(x⁺) − ∇f(x),      y⁰ = ∇f(x⁰)
+* GT, gradient tracking (DIGing; Nedić, Olshevsky and Shi, 2017), one exchange of [x ‖ y] (2D floats) a round,
+  the iterate's step taken before mixing (adapt-then-combine: the one exchange gives W x and W y, so
+  W (x − α y) = W x − α W y costs nothing more):
+      x⁺ = W (x − α y),      y⁺ = W y + ∇f(x⁺) − ∇f(x),      y⁰ = ∇f(x⁰)
+  Both forms keep mean(y) = mean ∇f(x) and the optimum as their fixed point; measured on the smoke preset the
+  combine-then-adapt x⁺ = W x − α y oscillates from α = 0.3 (0.74 after 180 rounds, DGD 0.91), because W's
+  eigenvalues near −1/2 on a 3-regular graph shrink its stable steps, while this form is stable up to α = 3 (0.93).
 * EXTRA (Shi, Ling, Wu and Yin, 2015), one exchange of D floats a round (W x of the round before is kept):
       x¹ = W x⁰ − α ∇f(x⁰),      x^{k+2} = (I + W) x^{k+1} − W̃ x^k − α (∇f(x^{k+1}) − ∇f(x^k))
 * NIDS (Li, Shi and Yan, 2019), steps as large as gradient descent's; its first round is local:
@@ -43,7 +48,7 @@ class GradientTracking(Method):
         w, y, g = state["w"], state["y"], state["g"]
         dim = w.shape[1]
         mixed = ctx.exchange(_cat(w, y))
-        w_new = mixed[:, :dim] - self.params.step * y
+        w_new = mixed[:, :dim] - self.params.step * mixed[:, dim:]  # W x − α W y = W (x − α y)
         g_new = ctx.grad(w_new)
         return {"w": w_new, "y": mixed[:, dim:] + g_new - g, "g": g_new}
 
