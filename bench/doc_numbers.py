@@ -10,7 +10,8 @@ what the table shows and rewrites the block (``--check``: compare instead, exit 
 Groups: ``quick`` = smoke, topology; ``main`` = main-accuracy, main-layers, main-async, main-costs,
 main-deadlines; ``fashion``; ``paper`` (``surf-dist paper-figures``, about 45 minutes). Runs go to ``--runs``
 (default ``runs/numbers``) and are reused when finished with the same config, so a second call only redraws;
-a run there of another config (the defaults changed) is trained again. Everything here is deterministic (seeded); no timings.
+a run there of another config (the defaults changed) is trained again. Everything here is deterministic (seeded);
+no timings.
 """
 
 from __future__ import annotations
