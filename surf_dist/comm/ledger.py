@@ -110,10 +110,15 @@ class Ledger:
             self.phase = previous
 
     def set_edges(self, sender_E: np.ndarray, receiver_E: np.ndarray) -> None:
-        """From now on, rounds are recorded on these directed edges (a new graph)."""
+        """From now on, rounds are recorded on these directed edges (a new graph): ``current_edges``."""
         self._fold()
         self._edge_keys = sender_E.astype(np.int64) * self.num_agents + receiver_E
         self._edge_counts = np.zeros((len(sender_E), len(EDGE_DIRECTIONS)), dtype=np.int64)
+
+    @property
+    def current_edges(self) -> np.ndarray:
+        """The keys (sender·n + receiver) of the edges ``set_edges`` gave: counted in place, the fast path."""
+        return self._edge_keys
 
     def _fold(self) -> None:
         used = self._edge_counts.any(axis=1)
@@ -121,14 +126,27 @@ class Ledger:
         self._edge_counts[:] = 0
 
     def record_logical(
-        self, direction: str, layer: int, hop: int, live_E: np.ndarray | None, bytes_per_message: int
+        self,
+        direction: str,
+        layer: int,
+        hop: int,
+        live_E: np.ndarray | None,
+        bytes_per_message: int,
+        edges: np.ndarray | None = None,
     ) -> int:
-        """Record one round on the current edges: every edge sends one message, or only those with
-        ``live_E[e]`` True. Returns the count."""
-        num_messages = len(self._edge_keys) if live_E is None else int(np.count_nonzero(live_E))
+        """Record one round on the edges ``edges`` (keys; default the current ones): every edge sends one message,
+        or only those with ``live_E[e]`` True. Returns the count."""
+        keys = self._edge_keys if edges is None else edges
+        num_messages = len(keys) if live_E is None else int(np.count_nonzero(live_E))
         row = self.counts[(self.phase, direction, layer, hop)]
         row[0] += num_messages
         row[1] += num_messages * bytes_per_message
+        if keys is not self._edge_keys:  # a round graph of a changing network: its edges are added as they come
+            sent = keys if live_E is None else keys[live_E]
+            counts = np.zeros((len(sent), len(EDGE_DIRECTIONS)), dtype=np.int64)
+            counts[:, EDGE_DIRECTIONS.index(direction)] = 1
+            self.edges.add(sent, counts)
+            return num_messages
         column = self._edge_counts[:, EDGE_DIRECTIONS.index(direction)]
         if live_E is None:
             column += 1

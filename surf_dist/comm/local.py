@@ -9,6 +9,7 @@ physical counters stay 0.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,7 @@ from ..core.compression import Codec
 from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator
 from .ledger import Ledger
-from .mixer import Mixer
+from .mixer import Mixer, Wiring
 from .operator import RowsOperator
 
 
@@ -28,14 +29,21 @@ class _RecordedShift(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x_ND: torch.Tensor, mixer: LocalMixer, layer: int, hop: int, silent: Any):
         ctx.mixer, ctx.layer, ctx.hop, ctx.silent = mixer, layer, hop, silent
+        ctx.wiring = mixer.wiring  # this round's graph, whatever round the backward finds the mixer in
         ctx.s = mixer.operator(x_ND.dtype)
         return ctx.s.matrix @ x_ND
 
     @staticmethod
     def backward(ctx: Any, g_ND: torch.Tensor):
         m = ctx.mixer
-        m.record_round("backward", ctx.layer, ctx.hop, ctx.silent, g_ND.shape[1] * g_ND.element_size())
+        nbytes = g_ND.shape[1] * g_ND.element_size()
+        m.record_round("backward", ctx.layer, ctx.hop, ctx.silent, nbytes, wiring=ctx.wiring)
         return ctx.s.transpose_matmul(g_ND.contiguous()), None, None, None, None
+
+
+@dataclass(eq=False)
+class _LocalWiring(Wiring):
+    operators: dict[torch.dtype, RowsOperator] = field(default_factory=dict)  # S per dtype, made on first use
 
 
 class LocalMixer(Mixer):
@@ -58,22 +66,21 @@ class LocalMixer(Mixer):
             ledger=ledger,
         )
         self.device = torch.device(device)
-        self._shift: ShiftOperator | None = None
-        self._operators: dict[torch.dtype, RowsOperator] = {}
 
-    def set_graph(self, graph: Graph, shift: ShiftOperator, placement: list[np.ndarray] | None = None) -> None:
-        super().set_graph(graph, shift)
-        self._shift, self._operators = shift, {}
+    def _make_wiring(self, key: Any, graph: Graph, shift: ShiftOperator) -> _LocalWiring:
+        base = super()._make_wiring(key, graph, shift)
+        return _LocalWiring(**{f.name: getattr(base, f.name) for f in fields(Wiring)})
 
     def operator(self, dtype: torch.dtype) -> RowsOperator:
-        """S in ``dtype`` on this worker's device (built once per graph and dtype)."""
-        assert self._shift is not None, "set_graph() first"
-        if dtype not in self._operators:
-            s = self._shift
-            self._operators[dtype] = RowsOperator(
+        """S of the current round in ``dtype`` on this worker's device (built once per graph and dtype)."""
+        w = self.wiring
+        assert isinstance(w, _LocalWiring), "set_graph() first"
+        if dtype not in w.operators:
+            s = w.shift
+            w.operators[dtype] = RowsOperator(
                 s.indptr, s.indices, s.values, self.num_agents, dtype=dtype, device=self.device
             )
-        return self._operators[dtype]
+        return w.operators[dtype]
 
     def shift(
         self,
@@ -84,6 +91,7 @@ class LocalMixer(Mixer):
         silent: SilentAgents | None = None,
         wire: tuple[Codec, tuple[torch.Tensor, ...]] | None = None,
     ) -> torch.Tensor:
+        self.enter_round(layer, hop)
         live = None if silent is None else self.hosted_live(silent)
         x_eff = self.stale_or_zero(x_AD, live, hop)
         self.record_round("forward", layer, hop, silent, self.message_bytes(x_AD, wire))

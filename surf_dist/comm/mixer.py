@@ -28,6 +28,7 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,23 @@ from ..core.options import SEMANTICS
 from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator
 from .ledger import Ledger
+
+ROUND_WIRINGS = 8  # round graphs a worker keeps wired at once (a dynamic network builds the others again)
+RoundGraphs = Callable[[int, int], tuple[Any, Graph, ShiftOperator]]
+
+
+@dataclass(eq=False)
+class Wiring:
+    """What a worker needs of one graph: its hosted agents' out-edges (``edge_sender``: positions in ``agents``,
+    ``edge_receiver``: global ids, ``edge_keys``: sender·n + receiver for the ledger) and S. ``key``: None for the
+    task's graph, else the round graph's key. Subclasses add their halo plan."""
+
+    key: Any
+    graph: Graph
+    shift: ShiftOperator
+    edge_sender: np.ndarray
+    edge_receiver: np.ndarray
+    edge_keys: np.ndarray
 
 
 class Mixer(ABC):
@@ -67,13 +85,16 @@ class Mixer(ABC):
         # called after every forward exchange between processes with (layer, hop, bytes per message), outside a
         # recomputation: e.g. the network emulator, which holds the round for its modelled time
         self.on_round: Callable[[int, int, int], None] | None = None
+        self.wiring: Wiring = None  # type: ignore[assignment]  # the current round's graph (set_graph first)
+        self._task_wiring: Wiring | None = None
+        self._rounds: RoundGraphs | None = None
+        self._round_wirings: dict[Any, Wiring] = {}
         # live masks per silent set (a set is asked once per group of rows, whatever the number of rounds)
         self._live: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
 
     def _host(self, agents: np.ndarray) -> None:
         self.agents = np.asarray(agents, dtype=np.int64)
         self.agents_t = torch.as_tensor(self.agents)
-        self._edge_sender = np.zeros(0, dtype=np.int64)  # hosted out-edges: position of the sender in agents
 
     @property
     def is_coordinator(self) -> bool:
@@ -81,14 +102,55 @@ class Mixer(ABC):
 
     # -- graph ---------------------------------------------------------------------------------------
     def set_graph(self, graph: Graph, shift: ShiftOperator, placement: list[np.ndarray] | None = None) -> None:
-        """Use ``graph`` with shift operator ``shift`` from now on, hosting ``placement[rank]`` when a placement
-        (agents per worker) is given. Subclasses extend this."""
+        """Use ``graph`` with shift operator ``shift`` from now on (in every round, until ``set_rounds``), hosting
+        ``placement[rank]`` when a placement (agents per worker) is given."""
         if placement is not None:
             self._host(placement[self.rank])
-        self.shift_operator: ShiftOperator | None = shift  # the S rounds multiply by now
-        self._edge_sender, receivers = graph.edges_of(self.agents)  # the hosted agents' out-edges
-        self.ledger.set_edges(self.agents[self._edge_sender], receivers)
+        self._rounds = None
+        self._round_wirings.clear()
+        self._use(self._make_wiring(None, graph, shift))
+        self.ledger.set_edges(self.agents[self.wiring.edge_sender], self.wiring.edge_receiver)
+        self.wiring.edge_keys = self.ledger.current_edges
         self.reset_stale()
+
+    def set_rounds(self, rounds: RoundGraphs | None) -> None:
+        """A network that changes (``graph.dynamic``): ``rounds(layer, hop)`` gives (key, graph, S) of each round
+        of the passes that follow, the same on every worker; rounds with the same key share one graph. None: the
+        graph of ``set_graph`` in every round again. The graphs must keep the hosted agents (the placement)."""
+        self._rounds = rounds
+        self._round_wirings.clear()
+        if rounds is None and self._task_wiring is not None:
+            self._use(self._task_wiring)
+
+    def enter_round(self, layer: int, hop: int) -> Wiring:
+        """The wiring of round (layer, hop): the task's, or the round's graph under ``set_rounds``."""
+        if self._rounds is None:
+            return self.wiring
+        key, graph, shift = self._rounds(layer, hop)
+        if key != self.wiring.key:
+            if key not in self._round_wirings:
+                if len(self._round_wirings) >= ROUND_WIRINGS:  # a pass's few latest; a backward keeps its own
+                    self._round_wirings.pop(next(iter(self._round_wirings)))
+                self._round_wirings[key] = self._make_wiring(key, graph, shift)
+            self._use(self._round_wirings[key])
+        return self.wiring
+
+    def _make_wiring(self, key: Any, graph: Graph, shift: ShiftOperator) -> Wiring:
+        """What this worker needs of one graph (subclasses add their halo plan)."""
+        sender, receiver = graph.edges_of(self.agents)  # the hosted agents' out-edges
+        keys = self.agents[sender].astype(np.int64) * self.num_agents + receiver
+        return Wiring(key, graph, shift, sender, receiver, keys)
+
+    def _use(self, wiring: Wiring) -> None:
+        """Rounds go over ``wiring`` from now on (subclasses extend)."""
+        self.wiring = wiring
+        if wiring.key is None:
+            self._task_wiring = wiring
+
+    @property
+    def shift_operator(self) -> ShiftOperator | None:
+        """The S the current round multiplies by."""
+        return None if self.wiring is None else self.wiring.shift
 
     def reset_stale(self) -> None:
         """Forget cached values of silent senders (at the start of every unrolled forward pass)."""
@@ -166,14 +228,22 @@ class Mixer(ABC):
         return x_eff
 
     def record_round(
-        self, direction: str, layer: int, hop: int, silent: SilentAgents | None, message_bytes: int
+        self,
+        direction: str,
+        layer: int,
+        hop: int,
+        silent: SilentAgents | None,
+        message_bytes: int,
+        wiring: Wiring | None = None,
     ) -> int:
-        """Log the logical messages hosted live agents send in one round (sender-side accounting)."""
+        """Log the logical messages hosted live agents send in one round (sender-side accounting) on the edges of
+        ``wiring`` (default: the current round's)."""
         if self.recomputing:
             return 0
+        w = wiring or self.wiring
         live_A = self.live_of(silent, "hosted", self.agents)
-        live_E = None if live_A is None else live_A[self._edge_sender]
-        return self.ledger.record_logical(direction, layer, hop, live_E, message_bytes)
+        live_E = None if live_A is None else live_A[w.edge_sender]
+        return self.ledger.record_logical(direction, layer, hop, live_E, message_bytes, edges=w.edge_keys)
 
     @staticmethod
     def message_bytes(x_AD: torch.Tensor, wire: tuple[Any, tuple[torch.Tensor, ...]] | None) -> int:

@@ -12,6 +12,7 @@ restricted to the columns C = [hosted agents, halo agents] (``comm.operator``: d
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,7 @@ from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator, halo_plan
 from .group import GroupMixer
 from .ledger import Ledger
+from .mixer import Wiring
 from .operator import RowsOperator
 
 
@@ -32,12 +34,27 @@ class _HaloExchange(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x_AD: torch.Tensor, mixer: TorchMixer, layer: int, hop: int, silent: Any):
         ctx.mixer, ctx.layer, ctx.hop, ctx.silent = mixer, layer, hop, silent
+        ctx.wiring = mixer.halo  # this round's halo plan, whatever round the backward finds the mixer in
         return mixer.exchange(x_AD, "forward", layer, hop, silent)
 
     @staticmethod
     def backward(ctx: Any, g_HD: torch.Tensor):
         m = ctx.mixer
-        return m.exchange_back(g_HD.contiguous(), ctx.layer, ctx.hop, ctx.silent), None, None, None, None
+        return m.exchange_back(g_HD.contiguous(), ctx.layer, ctx.hop, ctx.silent, ctx.wiring), None, None, None, None
+
+
+@dataclass(eq=False)
+class HaloWiring(Wiring):
+    """A graph's halo plan on this rank: ``send_rows[peer]`` the global ids it sends ``peer`` every round
+    (``send_pos``: their positions among the hosted agents), ``recv_rows[peer]`` those it receives (halo order),
+    ``halo_agents`` all received ids, and ``rows`` S_AC as CSR parts (columns: hosted agents, then the halo)."""
+
+    send_rows: dict[int, np.ndarray] = field(default_factory=dict)
+    send_pos: dict[int, np.ndarray] = field(default_factory=dict)
+    recv_rows: dict[int, np.ndarray] = field(default_factory=dict)
+    halo_agents: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+    operators: dict[torch.dtype, RowsOperator] = field(default_factory=dict)
 
 
 class TorchMixer(GroupMixer):
@@ -63,12 +80,6 @@ class TorchMixer(GroupMixer):
             ledger=ledger,
         )
         self.device = torch.device(device)
-        self.send_rows: dict[int, np.ndarray] = {}  # peer -> global ids this rank sends to peer every round
-        self.send_pos: dict[int, np.ndarray] = {}  # peer -> their rows among the hosted agents
-        self.recv_rows: dict[int, np.ndarray] = {}  # peer -> global ids received from peer (halo order)
-        self.halo_agents = np.zeros(0, dtype=np.int64)
-        self._rows: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # S_AC as CSR parts
-        self._operators: dict[torch.dtype, RowsOperator] = {}
         self._halo_stale: dict[int, torch.Tensor] = {}
 
     def widened(self, placement: list[np.ndarray], num_agents: int, ledger: Ledger) -> TorchMixer:
@@ -87,27 +98,51 @@ class TorchMixer(GroupMixer):
 
     # -- graph ----------------------------------------------------------------------------------------
     def set_graph(self, graph: Graph, shift: ShiftOperator, placement: list[np.ndarray] | None = None) -> None:
-        super().set_graph(graph, shift, placement)
         if placement is not None:
             self.placement = placement
+        super().set_graph(graph, shift, placement)
+
+    def _make_wiring(self, key: Any, graph: Graph, shift: ShiftOperator) -> HaloWiring:
+        base = super()._make_wiring(key, graph, shift)
+        w = HaloWiring(**{f.name: getattr(base, f.name) for f in fields(Wiring)})
         plan = halo_plan(graph, self.placement)
-        self.send_rows = {dst: rows for (src, dst), rows in plan.send.items() if src == self.rank}
-        self.send_pos = {peer: np.searchsorted(self.agents, rows) for peer, rows in self.send_rows.items()}
-        self.recv_rows = {src: rows for (src, dst), rows in plan.send.items() if dst == self.rank}
-        halo = [self.recv_rows[p] for p in sorted(self.recv_rows)]
-        self.halo_agents = np.concatenate(halo) if halo else np.zeros(0, dtype=np.int64)
-        self._rows = shift.rows(self.agents, np.concatenate([self.agents, self.halo_agents]))
-        self._operators = {}
-        self.reset_stale()
+        w.send_rows = {dst: rows for (src, dst), rows in plan.send.items() if src == self.rank}
+        w.send_pos = {peer: np.searchsorted(self.agents, rows) for peer, rows in w.send_rows.items()}
+        w.recv_rows = {src: rows for (src, dst), rows in plan.send.items() if dst == self.rank}
+        halo = [w.recv_rows[p] for p in sorted(w.recv_rows)]
+        w.halo_agents = np.concatenate(halo) if halo else np.zeros(0, dtype=np.int64)
+        w.rows = shift.rows(self.agents, np.concatenate([self.agents, w.halo_agents]))
+        return w
+
+    @property
+    def halo(self) -> HaloWiring:
+        """The current round's halo plan."""
+        w = self.wiring
+        assert isinstance(w, HaloWiring), "set_graph() first"
+        return w
+
+    @property
+    def send_rows(self) -> dict[int, np.ndarray]:
+        return self.halo.send_rows
+
+    @property
+    def recv_rows(self) -> dict[int, np.ndarray]:
+        return self.halo.recv_rows
+
+    @property
+    def halo_agents(self) -> np.ndarray:
+        return self.halo.halo_agents
 
     def operator(self, dtype: torch.dtype) -> RowsOperator:
-        """S_AC (hosted rows; columns: hosted agents, then the halo) in ``dtype`` on this worker's device."""
-        assert self._rows is not None, "set_graph() first"
-        if dtype not in self._operators:
-            crow, col, value = self._rows
-            num_cols = len(self.agents) + len(self.halo_agents)
-            self._operators[dtype] = RowsOperator(crow, col, value, num_cols, dtype=dtype, device=self.device)
-        return self._operators[dtype]
+        """S_AC of the current round (hosted rows; columns: hosted agents, then the halo) in ``dtype`` on this
+        worker's device."""
+        w = self.halo
+        assert w.rows is not None
+        if dtype not in w.operators:
+            crow, col, value = w.rows
+            num_cols = len(self.agents) + len(w.halo_agents)
+            w.operators[dtype] = RowsOperator(crow, col, value, num_cols, dtype=dtype, device=self.device)
+        return w.operators[dtype]
 
     def reset_stale(self) -> None:
         super().reset_stale()
@@ -121,17 +156,17 @@ class TorchMixer(GroupMixer):
         self._halo_stale = dict(state["halo"])
 
     # -- the round ------------------------------------------------------------------------------------
-    def _sent(self, silent: SilentAgents | None, peer: int) -> np.ndarray:
+    def _sent(self, silent: SilentAgents | None, peer: int, w: HaloWiring) -> np.ndarray:
         """Positions (among the hosted agents) of the rows sent to ``peer`` this round: the live ones."""
-        live = self.live_of(silent, ("send", peer), self.send_rows[peer])
-        return self.send_pos[peer] if live is None else self.send_pos[peer][live]
+        live = self.live_of(silent, ("send", peer, w.key), w.send_rows[peer])
+        return w.send_pos[peer] if live is None else w.send_pos[peer][live]
 
-    def _received(self, silent: SilentAgents | None) -> list[tuple[int, np.ndarray]]:
+    def _received(self, silent: SilentAgents | None, w: HaloWiring) -> list[tuple[int, np.ndarray]]:
         """(peer, positions in the halo) of the rows each peer sends this round, peers in halo order."""
         out, offset = [], 0
-        for peer in sorted(self.recv_rows):
-            rows = self.recv_rows[peer]
-            live = self.live_of(silent, ("recv", peer), rows)
+        for peer in sorted(w.recv_rows):
+            rows = w.recv_rows[peer]
+            live = self.live_of(silent, ("recv", peer, w.key), rows)
             positions = offset + np.arange(len(rows))
             out.append((peer, positions if live is None else positions[live]))
             offset += len(rows)
@@ -168,14 +203,14 @@ class TorchMixer(GroupMixer):
     ):
         """Send each peer the live rows it needs; return the halo rows (H × D, zeros where silent). With ``wire``
         (a codec and the hosted rows encoded) the encoded rows travel and the receiver decodes them."""
-        x = x_AD.detach()
-        received = self._received(silent)
+        x, w = x_AD.detach(), self.halo
+        received = self._received(silent, w)
         sends: dict[Any, torch.Tensor]
         recvs: dict[Any, torch.Tensor]
         if wire is None:
             sends = {
-                peer: x[torch.as_tensor(self._sent(silent, peer), device=x.device)].contiguous()
-                for peer in self.send_rows
+                peer: x[torch.as_tensor(self._sent(silent, peer, w), device=x.device)].contiguous()
+                for peer in w.send_rows
             }
             recvs = {peer: x.new_empty((len(positions), x.shape[1])) for peer, positions in received}
             self._p2p(sends, recvs)
@@ -185,8 +220,8 @@ class TorchMixer(GroupMixer):
             codec, parts = wire
             sends, recvs = {}, {}
             messages = 0
-            for peer in self.send_rows:
-                at = torch.as_tensor(self._sent(silent, peer), device=x.device)
+            for peer in w.send_rows:
+                at = torch.as_tensor(self._sent(silent, peer, w), device=x.device)
                 sends.update({(peer, i): t for i, t in enumerate(codec.rows(parts, at))})
                 messages += bool(len(at))
             for peer, positions in received:
@@ -199,24 +234,27 @@ class TorchMixer(GroupMixer):
                 peer: codec.decode(tuple(recvs[(peer, i)] for i in range(len(parts))), x.shape[1])
                 for peer, _ in received
             }
-        halo_HD = x.new_zeros((len(self.halo_agents), x.shape[1]))
+        halo_HD = x.new_zeros((len(w.halo_agents), x.shape[1]))
         for peer, positions in received:
             halo_HD[torch.as_tensor(positions, device=x.device)] = rows[peer]
         return halo_HD
 
-    def exchange_back(self, g_HD: torch.Tensor, layer: int, hop: int, silent: SilentAgents | None) -> torch.Tensor:
-        """Backward of ``exchange``: return each received row's gradient to its owner; sum into own rows."""
-        self.record_round("backward", layer, hop, silent, g_HD.shape[1] * g_HD.element_size())
+    def exchange_back(
+        self, g_HD: torch.Tensor, layer: int, hop: int, silent: SilentAgents | None, w: HaloWiring
+    ) -> torch.Tensor:
+        """Backward of ``exchange`` over the round's plan ``w``: return each received row's gradient to its owner;
+        sum into own rows."""
+        self.record_round("backward", layer, hop, silent, g_HD.shape[1] * g_HD.element_size(), wiring=w)
         sends = {
             peer: g_HD[torch.as_tensor(positions, device=g_HD.device)].contiguous()
-            for peer, positions in self._received(silent)
+            for peer, positions in self._received(silent, w)
         }
-        recvs = {peer: g_HD.new_empty((len(self._sent(silent, peer)), g_HD.shape[1])) for peer in self.send_rows}
+        recvs = {peer: g_HD.new_empty((len(self._sent(silent, peer, w)), g_HD.shape[1])) for peer in w.send_rows}
         self._p2p(sends, recvs)
         self._record_physical("backward", layer, hop, sends)
         grad_AD = g_HD.new_zeros((len(self.agents), g_HD.shape[1]))
-        for peer in self.send_rows:
-            grad_AD.index_add_(0, torch.as_tensor(self._sent(silent, peer), device=g_HD.device), recvs[peer])
+        for peer in w.send_rows:
+            grad_AD.index_add_(0, torch.as_tensor(self._sent(silent, peer, w), device=g_HD.device), recvs[peer])
         return grad_AD
 
     def _record_physical(
@@ -237,6 +275,7 @@ class TorchMixer(GroupMixer):
         silent: SilentAgents | None = None,
         wire: tuple[Codec, tuple[torch.Tensor, ...]] | None = None,
     ) -> torch.Tensor:
+        self.enter_round(layer, hop)
         live_A = None if silent is None else self.hosted_live(silent)
         x_eff = self.stale_or_zero(x_AD, live_A, hop)
         self.record_round("forward", layer, hop, silent, self.message_bytes(x_AD, wire))
