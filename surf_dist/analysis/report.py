@@ -77,7 +77,8 @@ class RunData:
         return redrawn_per_task(spec, seed=int(self.config.get("seed", 0)), per_task=bool(topology.get("per_task")))
 
 
-def _load(runs: list[Path]) -> list[RunData]:
+def load_runs(runs: list[Path]) -> list[RunData]:
+    """The runs of a report; InputError naming every folder that holds no finished run."""
     problems, out = [], []
     for run in runs:
         path = run / "summary.json"
@@ -341,7 +342,7 @@ def report(runs: list[Path], out: Path, target: float | None = None) -> dict[str
     import matplotlib
 
     matplotlib.use("Agg")
-    loaded = _load(runs)
+    loaded = load_runs(runs)
     out.mkdir(parents=True, exist_ok=True)
     written, notes = [], _notes(loaded)
     for name, x, label in (

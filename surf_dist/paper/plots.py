@@ -110,7 +110,7 @@ def fig3(d: dict[str, Any]) -> Figure:
     for i, (key, label, values, std) in enumerate(series):
         xs = [j + (i - (len(series) - 1) / 2) * width for j in range(len(rows))]
         colour = _COLOURS["udgd"] if key == "udgd" else styles[key]["color"]
-        hatch = "//" if key != "udgd" and styles[key]["linestyle"] != "-" else None  # references: hatched
+        hatch = "//" if key != "udgd" and styles[key]["linestyle"] != "-" else None  # references, second-turn colours
         ax.bar(xs, values, width, yerr=std, color=colour, hatch=hatch, edgecolor="white", label=label, capsize=2)
     ax.set_xticks(range(len(rows)), [f"α = {row['alpha']:g}" for row in rows])
     ax.set(ylabel="meta-test accuracy", title="trained at α = 0.7, tested at α", ylim=(0, 1))
