@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputError
-from ..graph.describe import redrawn_per_task
+from ..graph.labels import redrawn_per_task
 from ..network.model import models_time
 from ..plugins import method_label
 from ..rundir.atomic import write_json_atomic, write_text_atomic

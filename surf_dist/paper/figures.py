@@ -29,7 +29,7 @@ from typing import Any
 from ..analysis.reevaluate import sweep_alpha, sweep_async
 from ..config import load_config
 from ..config.presets import PRESETS
-from ..graph.describe import graph_title
+from ..graph.labels import graph_title
 from ..rundir.atomic import write_json_atomic, write_text_atomic
 from ..runtime.preflight import check_data, prepare_run_dir
 from . import plots, tables

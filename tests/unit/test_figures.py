@@ -19,7 +19,7 @@ from matplotlib.text import Text  # noqa: E402
 
 from surf_dist.config.presets import PRESETS  # noqa: E402
 from surf_dist.config.schema import EvalConfig  # noqa: E402
-from surf_dist.graph.describe import graph_title, redrawn_per_task  # noqa: E402
+from surf_dist.graph.labels import graph_title, redrawn_per_task  # noqa: E402
 from surf_dist.network.model import models_time  # noqa: E402
 from surf_dist.paper import plots, tables  # noqa: E402
 from surf_dist.paper.figures import panel_title  # noqa: E402
@@ -123,6 +123,7 @@ def test_redrawn_per_task_tells_a_fresh_draw_from_a_fixed_graph() -> None:
     assert not redrawn_per_task("ring:n=8", seed=0, per_task=True)
     assert not redrawn_per_task("random:n=12,p=0.4", seed=0, per_task=False)
     assert redrawn_per_task("not_registered:n=8", seed=0, per_task=True)  # cannot tell: not shown as one graph
+    assert not redrawn_per_task("moved/away/graph.json", seed=0, per_task=True)  # a file: one graph
 
 
 def test_models_time_only_when_something_takes_time() -> None:
