@@ -7,11 +7,13 @@ size, another α); a setting that would change the trained model's shape is refu
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 from ..config import Config, load_config, read_config
 from ..errors import InputError
+from ..network.model import models_time
 from ..plugins import method_label
 from ..rundir.atomic import write_json_atomic
 from ..rundir.outputs import eval_table
@@ -166,9 +168,19 @@ def sweep_async(runs: list[Path], counts: list[int], overrides: list[str], **exe
     return result
 
 
+def _seconds(time_s: float, timed: bool) -> float | None:
+    """A simulated duration, or None where the config models no time (its 0 means "not modelled")."""
+    return time_s if timed else None
+
+
+def _in_seconds(time_s: float | None) -> str:
+    return "in —" if time_s is None else f"in {time_s:.3g} s"
+
+
 def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str], **execution: Any) -> dict[str, Any]:
     """U-DGD's final accuracy and simulated seconds, and every baseline's at U-DGD's rounds and at its last
-    round, for each value of one setting (e.g. ``network.deadline_ms``), per run; printed as a table."""
+    round, for each value of one setting (e.g. ``network.deadline_ms``), per run; printed as a table. Seconds are
+    None (printed "—") at a point whose ``[network]`` models no time."""
     result: dict[str, Any] = {"key": key, "values": values, "runs": {}}
     for run in runs:
         rows = []
@@ -176,12 +188,13 @@ def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str], *
             cfg, ev = _evaluated(run, [*overrides, f"{key}={value}"], execution)
             if ev is None:  # a torchrun rank other than 0: it took part, rank 0 holds the result
                 continue
+            timed = models_time(dataclasses.asdict(cfg.network))
             u = ev["udgd"]
             row: dict[str, Any] = {
                 "value": value,
                 "udgd": {
                     "accuracy": u["accuracy_per_layer"][-1],
-                    "time_s": u["time_s"][-1],
+                    "time_s": _seconds(u["time_s"][-1], timed),
                     "deadline_misses": sum(u["deadline_misses_per_layer"]),
                 },
             }
@@ -189,16 +202,18 @@ def sweep(runs: list[Path], key: str, values: list[str], overrides: list[str], *
                 row[name] = {
                     "accuracy_at_udgd_rounds": b["accuracy_at_udgd_rounds"],
                     "accuracy": b["accuracy"][-1],
-                    "time_s": b["time_s"][-1],
+                    "time_s": _seconds(b["time_s"][-1], timed),
                     "deadline_misses": b["deadline_misses"],
                 }
             rows.append(row)
         result["runs"][str(run)] = rows
-        print(f"{run}: {key}")
+        untimed = any(row["udgd"]["time_s"] is None for row in rows)
+        print(f"{run}: {key}" + (" (simulated seconds: — where no [network] models time)" if untimed else ""))
         for row in rows:
-            cells = [f"U-DGD {row['udgd']['accuracy']:.3f} in {row['udgd']['time_s']:.3g} s"]
+            cells = [f"U-DGD {row['udgd']['accuracy']:.3f} {_in_seconds(row['udgd']['time_s'])}"]
             cells += [
-                f"{method_label(name)} {r['accuracy_at_udgd_rounds']:.3f} / {r['accuracy']:.3f} in {r['time_s']:.3g} s"
+                f"{method_label(name)} {r['accuracy_at_udgd_rounds']:.3f} / {r['accuracy']:.3f} "
+                f"{_in_seconds(r['time_s'])}"
                 for name, r in row.items()
                 if name not in ("value", "udgd")
             ]

@@ -27,14 +27,28 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from ..core.rng import keyed_seed, normal_rows
 from ..graph import Graph
+
+TIMED_KEYS = ("latency_ms", "bandwidth_mbps", "compute_ms", "links")
+
+
+def models_time(network: Mapping[str, Any] | None) -> bool:
+    """Whether a ``[network]`` section (``network.*`` of a config, as a dict) makes anything take simulated time:
+    a latency, a bandwidth, a file of links or a compute time. Without one every simulated second is 0 and means
+    "no time model", not "instant": tables show "—" and figures of seconds leave the run out. A deadline, a spread
+    or a jitter alone times nothing (they scale or cut times that are all 0)."""
+    if not network:
+        return False
+    return any(network.get(key) for key in TIMED_KEYS)
 
 
 @dataclass(frozen=True)

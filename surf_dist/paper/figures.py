@@ -6,17 +6,21 @@ already finished with the same config), re-evaluated on the local backend where 
 * ``surf``      the base job (SURF, 3-regular graph, Dirichlet α = 0.7)   → Figs. 1, 2 (left), 3, 4
 * ``standard``  the same, ``train.constrained=false``                      → Figs. 1, 4
 * ``random``    the same on the random graph (p = 0.1, the code's A + Aᵀ)  → Fig. 2 (middle)
-* ``star``      the star variant (a server, 10 uploads a round, K = 1)      → Fig. 2 (right)
+* ``star``      the star variant (a server, 10 uploads a round, K = 1; the ``star`` preset's methods: FedAvg,
+  SCAFFOLD, FedProx, FedDyn, MOON and the references)                       → Fig. 2 (right)
 * ``fig5/eps-ε`` L = 5, α = 0.3, one run per ε                             → Fig. 5
 
 The base job is ``--preset fashion`` (Fashion-MNIST, 100 agents), or with ``--quick`` the ``smoke``
 preset on digits (8 agents, a few steps: what CI runs). ``DIR/figures.json`` holds, under ``fig1`` …
 ``fig5``, exactly the numbers each ``DIR/figN.png`` plots (see ``plots.py``), plus the runs behind them;
-``DIR/tables.md`` the same as Markdown tables.
+``DIR/tables.md`` the same as Markdown tables. Figure 2's panels are titled from each run's own graph spec
+(``graph_title``), and with ``--quick`` every figure and ``tables.md`` carry ``quick_mark``: they show the
+pipeline, not the paper's numbers.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +28,8 @@ from typing import Any
 
 from ..analysis.reevaluate import sweep_alpha, sweep_async
 from ..config import load_config
+from ..config.presets import PRESETS
+from ..graph.labels import graph_title
 from ..rundir.atomic import write_json_atomic, write_text_atomic
 from ..runtime.preflight import check_data, prepare_run_dir
 from . import plots, tables
@@ -46,8 +52,14 @@ class Plan:
 
 
 # the paper's star set-up (docs/method.md; the ``star`` preset): a server that only aggregates, K = 1, the
-# star's ε = 0.1, FedAvg at the same uploads as the baseline
-_STAR = ("model.variant=star", "model.num_hops=1", "train.epsilon=0.1", 'eval.baselines=["fedavg"]')
+# star's ε = 0.1, and the star preset's methods (the paper's five star baselines and the references) at the same
+# uploads
+_STAR = (
+    "model.variant=star",
+    "model.num_hops=1",
+    "train.epsilon=0.1",
+    f"eval.baselines={json.dumps(PRESETS['star']['eval']['baselines'])}",
+)
 FULL = Plan(
     preset="fashion",
     base=(),
@@ -67,9 +79,10 @@ QUICK = Plan(
 
 @dataclass(frozen=True)
 class Panel:
-    """One panel of Figure 2: a title, the run it plots, and that run's overrides of the base job."""
+    """One panel of Figure 2: the paper's panel it stands for (``kregular``, ``random`` or ``star``: the key of
+    the paper's numbers in ``tables.md``), the run it plots, and that run's overrides of the base job."""
 
-    title: str
+    key: str
     run: str
     overrides: tuple[str, ...]
 
@@ -77,14 +90,32 @@ class Panel:
 def fig2_panels(plan: Plan) -> list[Panel]:
     """Figure 2's panels: the 3-regular graph, the random graph and the star (the paper's left to right).
 
-    The star panel's U-DGD spends one round per layer (K = 1) and its baseline is FedAvg with the same
-    uploads per round (docs/method.md: the paper's star baselines, FedAvg, SCAFFOLD, MOON, FedProx and FedDyn,
-    have no published settings; FedAvg is the one built here)."""
+    The star panel's U-DGD spends one round per layer (K = 1) and its methods are the star preset's (FedAvg,
+    SCAFFOLD, FedProx, FedDyn, MOON and the references) with the same uploads per round (docs/method.md: the
+    paper gives none of their settings; they run at their defaults, FedAvg at its tuned step in the full plan)."""
     return [
-        Panel("3-regular", "surf", ()),
-        Panel("random (p = 0.1)", "random", (f"topology.spec={plan.random_spec}",)),
+        Panel("kregular", "surf", ()),
+        Panel("random", "random", (f"topology.spec={plan.random_spec}",)),
         Panel("star", "star", plan.star),
     ]
+
+
+def panel_title(config: dict[str, Any]) -> str:
+    """A Figure 2 panel's title, from its run's ``config.json``: its graph as its spec says (never the paper's
+    settings when the run used others), and on a star the uploads a round."""
+    title = graph_title(config["topology"]["spec"])
+    if config["model"]["variant"] == "star":
+        title += f" ({config['model']['uploads_per_round']} uploads a round)"
+    return title
+
+
+def quick_mark(plan: Plan, summary: dict[str, Any]) -> str:
+    """The line every quick figure and ``tables.md`` carry: what was reduced, and that these are not the paper's
+    numbers."""
+    return (
+        f"quick: reduced settings (preset {plan.preset}, {summary['num_agents']} agents, "
+        f"{summary['train']['steps']} steps), not the paper's numbers"
+    )
 
 
 def _layers(summary: dict[str, Any]) -> dict[str, Any]:
@@ -96,10 +127,14 @@ def _layers(summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _curves(title: str, run: Path, summary: dict[str, Any]) -> dict[str, Any]:
+def _curves(key: str, run: Path, summary: dict[str, Any]) -> dict[str, Any]:
+    """A Figure 2 panel's numbers: U-DGD per layer and every method the run evaluated, per round."""
     u, baselines = summary["eval"]["udgd"], summary["eval"]["baselines"]
+    config = json.loads((run / "config.json").read_text())
     return {
-        "title": title,
+        "key": key,
+        "title": panel_title(config),
+        "spec": config["topology"]["spec"],
         "run": str(run),
         "udgd": {"rounds": u["rounds_per_layer"], "accuracy": u["accuracy_per_layer"]},
         "baselines": {name: {"rounds": b["rounds"], "accuracy": b["accuracy"]} for name, b in baselines.items()},
@@ -138,7 +173,7 @@ def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> d
             "runs": [str(runs / "surf"), str(runs / "standard")],
         }
     }
-    panels = [_curves(p.title, runs / p.run, run(p.run, p.overrides)) for p in fig2_panels(plan)]
+    panels = [_curves(p.key, runs / p.run, run(p.run, p.overrides)) for p in fig2_panels(plan)]
     figs["fig2"] = {"panels": panels}
     if progress:
         print("Figure 3: accuracy vs Dirichlet alpha, trained at 0.7, not retrained")
@@ -152,10 +187,12 @@ def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> d
     figs["fig5"] = sweep_epsilon(runs / "fig5", plan.preset, [*plan.base, *plan.fig5], plan.epsilons, progress=progress)
 
     out.mkdir(parents=True, exist_ok=True)
-    for name, draw in plots.DRAW.items():
-        draw(figs[name], out / f"{name}.png")
+    mark = quick_mark(plan, surf) if quick else None
+    for name in plots.BUILD:
+        plots.draw(name, figs[name], out / f"{name}.png", mark=mark)
     result = {
         "quick": quick,
+        "mark": mark,
         "preset": plan.preset,
         "base_overrides": list(plan.base),
         **figs,
@@ -164,5 +201,5 @@ def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> d
     write_json_atomic(out / "figures.json", result)
     write_text_atomic(out / "tables.md", tables.markdown(result))
     if progress:
-        print(f"wrote {', '.join(f'{name}.png' for name in plots.DRAW)}, figures.json and tables.md in {out}")
+        print(f"wrote {', '.join(f'{name}.png' for name in plots.BUILD)}, figures.json and tables.md in {out}")
     return result

@@ -10,6 +10,7 @@ reaches ``eval.target_accuracy``: its rounds, simulated seconds and agent bytes;
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,9 +26,14 @@ def _cumulative(per_layer: dict[int, int], num_points: int, num_tasks: int) -> l
 
 
 def to_target(
-    accuracy: list[float], rounds: list[Any], time_s: list[float], agent_bytes: list[float], target: float
+    accuracy: Sequence[float],
+    rounds: Sequence[Any],
+    time_s: Sequence[float | None],
+    agent_bytes: Sequence[float],
+    target: float,
 ) -> dict[str, Any] | None:
-    """The cost of the first point whose accuracy reaches ``target`` (None when none does)."""
+    """The cost of the first point whose accuracy reaches ``target`` (None when none does); ``time_s`` None where
+    nothing models time."""
     for i, a in enumerate(accuracy):
         if a >= target:
             return {"rounds": rounds[i], "time_s": time_s[i], "agent_bytes": agent_bytes[i], "accuracy": a}

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
+import matplotlib
 import pytest
+from matplotlib.text import Text
+
+from surf_dist.config.presets import PRESETS
+from surf_dist.paper import plots
+from surf_dist.plugins import method_label
+
+matplotlib.use("Agg")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -22,14 +31,38 @@ def test_paper_figures_quick_writes_five_figures_and_their_numbers(tmp_path):
         assert f"fig{n}" in figs
     assert (out / "runs" / "surf" / "summary.json").exists() and (out / "runs" / "standard" / "summary.json").exists()
     assert len(figs["fig1"]["surf"]["accuracy"]) == len(figs["fig1"]["layers"])
-    assert [p["title"] for p in figs["fig2"]["panels"]] == ["3-regular", "random (p = 0.1)", "star"]
-    assert list(figs["fig2"]["panels"][2]["baselines"]) == ["fedavg"]
+    panels = figs["fig2"]["panels"]
+    assert [p["key"] for p in panels] == ["kregular", "random", "star"]
+    # each panel titled from its own run's graph: the quick random graph is p = 0.3, not the paper's 0.1
+    assert [p["title"] for p in panels] == [
+        "3-regular, n = 8",
+        "random, n = 8, p = 0.3, A + Aᵀ",
+        "star, n = 9 (3 uploads a round)",
+    ]
+    for panel in panels:
+        run_config = json.loads((Path(panel["run"]) / "config.json").read_text())
+        assert panel["spec"] == run_config["topology"]["spec"] and list(panel["baselines"]) == list(
+            run_config["eval"]["baselines"]
+        )
+    assert list(panels[2]["baselines"]) == PRESETS["star"]["eval"]["baselines"]  # the paper's five and the references
+    # every figure drawn from these numbers carries the quick mark; Figure 2 names every evaluated method
+    mark = figs["mark"]
+    assert mark.startswith("quick:") and "not the paper's numbers" in mark
+    for n in range(1, 6):
+        fig = plots.figure(f"fig{n}", figs[f"fig{n}"], mark=mark)
+        assert mark in [t.get_text() for t in fig.findobj(Text)], n
+    fig2 = plots.figure("fig2", figs["fig2"], mark=mark)
+    for ax, panel in zip(fig2.get_axes(), panels):
+        assert ax.get_title() == panel["title"]
+        assert [t.get_text() for t in ax.get_legend().get_texts()] == [*map(method_label, panel["baselines"]), "U-DGD"]
     assert [row["alpha"] for row in figs["fig3"]["rows"]] == [1.0, 0.7, 0.3]
     assert len(figs["fig4"]["surf"]) == len(figs["fig4"]["counts"]) == len(figs["fig4"]["standard"])
     assert [row["epsilon"] for row in figs["fig5"]["rows"]] == [0.001, 0.01, 0.05, 0.1, 0.5]
     assert all(len(row["accuracy_per_layer"]) == 6 for row in figs["fig5"]["rows"])  # L = 5
     tables = (out / "tables.md").read_text()
     assert all(f"## Figure {n}" in tables for n in range(1, 6))
+    assert f"> **{mark}**" in tables and "random (p = 0.1)" not in tables
+    assert "| random, n = 8, p = 0.3, A + Aᵀ | U-DGD |" in tables
     # a second call reuses the finished runs and redraws
     mtime = (out / "runs" / "surf" / "summary.json").stat().st_mtime
     r = subprocess.run(["surf-dist", "paper-figures", "--out", str(out), "--quick"], capture_output=True, text=True)
