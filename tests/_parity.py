@@ -165,6 +165,27 @@ CASES = [
     Case("methods-batched-w2", 2, (*EVERY_DECENTRALIZED, "eval.batch_tasks=2", "eval.choco_compression=top_k:0.25")),
     Case("star-methods-w3", 3, (*STAR[:-1], EVERY_STAR, "failures.num_async=1")),
     Case("star-methods-batched-w2", 2, (*STAR[:-1], EVERY_STAR, "eval.batch_tasks=2")),
+    # networks that change every round: U-DGD (forward, backward, recomputation) and every method on round graphs
+    Case("link-failure-w2", 2, (*EVERY_DECENTRALIZED, "topology.dynamic=link-failure", "topology.link_failure_p=0.3")),
+    Case(
+        "link-failure-self-recompute-w3",
+        3,
+        (
+            *EVERY_DECENTRALIZED,
+            "topology.dynamic=link-failure",
+            "topology.link_failure_p=0.3",
+            "topology.link_repair=self",
+            "model.recompute=on",
+            "failures.num_async=1",
+            "eval.batch_tasks=2",
+        ),
+    ),
+    Case("resample-w3", 3, (*EVERY_DECENTRALIZED, "topology.dynamic=resample", "network.latency_ms=5")),
+    Case(
+        "one-peer-w4",
+        4,
+        (*EVERY_DECENTRALIZED[:1], "topology.spec=exponential:n=16", "topology.dynamic=exponential-one-peer"),
+    ),
 ]
 
 
@@ -224,7 +245,6 @@ def _check_ledger(cfg: Config, oracle: Trainer, counts: dict, oracle_counts: dic
     """Logical counts: Σ live senders' degrees per round, equal to the oracle's; physical: live halo rows."""
     problem = oracle.problem
     graph = problem.graph("meta-train", 0).graph  # step 0 is meta-train task 0
-    degree_N = graph.degree
     num_layers, num_hops = cfg.model.num_layers, cfg.model.num_hops
     itemsize = torch.empty(0, dtype=problem.dtype).element_size()
     row_bytes = problem.dim * itemsize
@@ -239,26 +259,32 @@ def _check_ledger(cfg: Config, oracle: Trainer, counts: dict, oracle_counts: dic
 
     forward = _round_keys(counts, "forward")
     assert sorted(forward) == [(layer, hop) for layer in range(1, num_layers + 1) for hop in range(1, num_hops + 1)]
-    total = 0
+    total = every_edge = missing = 0
     for (layer, hop), (messages, nbytes, _, physical_bytes) in forward.items():
+        # the round's own graph on a changing network (its halo plan over the same placement)
+        r = (layer - 1) * num_hops + hop
+        round_graph = problem.round_graph("meta-train", 0, "train", 0, r)[1].graph
+        round_plan = halo_plan(round_graph, problem.placement(num_workers))
+        degree_N = round_graph.degree
         live_N = np.ones(problem.num_agents, dtype=bool) if silent is None else ~silent[layer - 1].numpy()
         want = int(degree_N[live_N].sum())
         assert messages == want, f"forward layer {layer} hop {hop}: {messages} logical messages, want {want}"
         assert nbytes == want * row_bytes
-        live_rows = sum(int(live_N[rows].sum()) for rows in plan.send.values())
+        live_rows = sum(int(live_N[rows].sum()) for rows in round_plan.send.values())
         assert physical_bytes == live_rows * row_bytes, (
             f"forward layer {layer} hop {hop}: {physical_bytes} physical bytes, want {live_rows} rows × {row_bytes}"
         )
-        if silent is None:
+        if silent is None and not problem.dynamic:
             assert physical_bytes == physical_all_live
         total += messages
+        every_edge += round_graph.num_directed_edges
+        missing += int(degree_N[~live_N].sum())
     if silent is None:
-        assert total == num_hops * num_layers * 2 * graph.number_of_edges()
-    else:
-        # the silent agents' messages are exactly what is missing
-        missing = sum(int(degree_N[s.numpy()].sum()) for s in silent) * num_hops
-        assert total == num_hops * num_layers * 2 * graph.number_of_edges() - missing
-        assert missing > 0
+        assert total == every_edge
+        if not problem.dynamic:
+            assert total == num_hops * num_layers * 2 * graph.number_of_edges()
+    else:  # the silent agents' messages are exactly what is missing
+        assert total == every_edge - missing and missing > 0
 
     # the backward sends the gradients of exactly the forward's received rows back
     for key, row in _round_keys(counts, "backward").items():

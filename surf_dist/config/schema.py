@@ -27,6 +27,16 @@ class TopologyConfig:
     """Draw a fresh graph (e.g. a new relabelling) for every task, as the paper does."""
     allow_disconnected: bool = False
     """Accept disconnected graphs (DGD cannot reach consensus on them)."""
+    dynamic: str = "static"
+    """A network that changes from round to round, in meta-training and evaluation, for U-DGD and every method:
+    ``static`` | ``resample`` (a fresh draw of the spec every K rounds) | ``exponential-one-peer`` (each agent
+    sends to one peer a round, i + 2^k, k rotating; spec ``exponential:n=N``) | ``link-failure`` (each link fails
+    a round with probability ``link_failure_p``). See ``surf_dist.graph.dynamic``."""
+    link_failure_p: float = 0.0
+    """``link-failure``: the probability that a link fails in a round (independently, keyed by seed and position)."""
+    link_repair: str = "renormalise"
+    """``link-failure``: ``renormalise`` (S of the surviving graph) | ``self`` (a failed link's weight stays with
+    the receiver)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -44,6 +44,7 @@ RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
     "model.num_hops": (0, INF, True, False),  # 0: U-DGD without communication (the ablation)
     "model.batch_size": (1, INF, True, False),
     "model.dropout": (0, 1, True, False),
+    "topology.link_failure_p": (0, 1, True, False),
     "model.w0_std": (0, INF, True, False),
     "train.epochs": (1, INF, True, False),
     "train.lr": (0, INF, False, False),
@@ -123,6 +124,7 @@ def validate_config(cfg: Config) -> list[str]:
         p.append(f"failures.trace = {f.trace!r}: file not found (fix: a CSV of step,layer,agent rows)")
     p.extend(_network_problems(cfg))
     p.extend(_variant_problems(cfg))
+    p.extend(_dynamic_problems(cfg))
     if r.tensorboard and importlib.util.find_spec("tensorboard") is None:
         p.append("run.tensorboard = true but TensorBoard is not installed (fix: pip install tensorboard)")
     choice("run.backend", r.backend, BACKENDS)
@@ -151,7 +153,8 @@ def validate_config(cfg: Config) -> list[str]:
             source=f"topology.spec {cfg.topology.spec!r}",
         )
         n = graph.number_of_nodes()
-        refused = _directed_problem(cfg) if graph.directed else None
+        one_peer = cfg.topology.dynamic == "exponential-one-peer"  # its rounds are doubly stochastic
+        refused = _directed_problem(cfg) if graph.directed and not one_peer else None
         if refused:
             p.append(refused)
         if f.num_async >= n:
@@ -305,6 +308,45 @@ def local_update_params(cfg: Config) -> Any:
     name = cfg.model.local_update
     cls = registries()["model"].params_of(name)
     return build(cls, checked_values(cls, cfg.model.params.get(name, {}), f"model.{name}_", []))
+
+
+def _dynamic_problems(cfg: Config) -> list[str]:
+    """``topology.dynamic`` and its settings: known names, and the combinations a changing network supports."""
+    from ..graph.dynamic import DYNAMICS, REPAIRS
+
+    t, p = cfg.topology, []
+    if t.dynamic not in DYNAMICS:
+        return [f"topology.dynamic = {t.dynamic!r}: unknown; use one of {', '.join(DYNAMICS)}"]
+    if t.link_repair not in REPAIRS:
+        p.append(f"topology.link_repair = {t.link_repair!r}: unknown; use one of {', '.join(REPAIRS)}")
+    if t.link_failure_p > 0 and t.dynamic != "link-failure":
+        p.append(
+            f"topology.link_failure_p = {t.link_failure_p} with topology.dynamic = {t.dynamic}: links fail only "
+            "with topology.dynamic=link-failure (fix: set it, or drop link_failure_p)"
+        )
+    if t.dynamic == "static":
+        return p
+    why = f"topology.dynamic = {t.dynamic}"
+    if cfg.model.variant == "star":
+        p.append(f"{why}: the star variant's graph is its server and clients (fix: topology.dynamic=static)")
+    if cfg.failures.semantics == "stale":
+        p.append(
+            f"{why} with failures.semantics = stale: a receiver's last value from a neighbour is not defined when "
+            "neighbours change (fix: failures.semantics=zero)"
+        )
+    if cfg.network.emulate:
+        p.append(f"{why}: network.emulate holds rounds on a fixed graph (fix: network.emulate=false, the model)")
+    spec = t.spec.split(":", 1)[0]
+    if t.dynamic == "exponential-one-peer" and spec != "exponential":
+        p.append(
+            f"{why} walks through the offsets of the exponential graph; topology.spec = {t.spec!r} (fix: "
+            "topology.spec=exponential:n=N)"
+        )
+    if t.dynamic == "exponential-one-peer" and t.transpose:
+        p.append(f"{why}: the rounds send one way, so S cannot be transposed (fix: topology.transpose=false)")
+    if t.dynamic == "resample" and ":" not in t.spec:
+        p.append(f"{why} draws the spec again; a graph file ({t.spec!r}) is one graph (fix: a generator spec)")
+    return p
 
 
 def _variant_problems(cfg: Config) -> list[str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,8 @@ from ..data.tasks import TaskData
 from ..graph import Graph, ShiftOperator
 from ..plugins import METHODS
 from .exchanges import Exchanges
-from .timing import LateOrSilent, exchange_seconds
+from .problem import Problem, TaskGraph
+from .timing import GraphOf, LateOrSilent, exchange_seconds
 from .trainer import Trainer
 
 ROWS_PER_BATCH = 20_000
@@ -65,7 +67,7 @@ class TaskSchedule:
     """One task's silent agents and senders for a method (``core.rounds.RoundSchedule`` of a single task)."""
 
     trainer: Trainer
-    graph: Graph
+    graph: GraphOf
     where: tuple[str, int]  # (the draws' phase, the task)
     injected: list[SilentAgents | None] | None
     exchanges: Exchanges
@@ -176,16 +178,23 @@ def _evaluate_method(
     placements = [problem.placement(mixer.num_workers, split, t) for t in tasks]
     held_up: list[Exchanges] = []
     schedules: list[TaskSchedule] = []
-    for t, tg in zip(tasks, graphs):
+    graph_of = [_graph_of(problem, split, key, t, tg) for t, tg in zip(tasks, graphs)]
+    for t, task_graph in zip(tasks, graph_of):
         injected = trainer.silent.layers(key, t, num_rounds) if cfg.failures.in_eval else None
         # late agents hold an exchange up until the deadline: the time model sees the injected silent agents only
         exchanges = Exchanges(injected, trainer.uploads(key, t), senders=method.senders, computes=method.computes)
         held_up.append(exchanges)
-        schedules.append(TaskSchedule(trainer, tg.graph, (key, t), injected, exchanges, num_updates))
-    graph, operator = _batch_graph([tg.graph for tg in graphs], [tg.mixing(method.mixing) for tg in graphs], n)
+        schedules.append(TaskSchedule(trainer, task_graph, (key, t), injected, exchanges, num_updates))
+    if problem.dynamic:  # round r of every task of the batch, as one block-diagonal graph
+        rounds = partial(_batch_round, problem, split, key, list(tasks), method.mixing)
+        _, graph, operator = rounds(1, 1)
+    else:
+        graph, operator = _batch_graph([tg.graph for tg in graphs], [tg.mixing(method.mixing) for tg in graphs], n)
     placement = [np.concatenate([p[w] + b * n for b, p in enumerate(placements)]) for w in range(mixer.num_workers)]
     batch = mixer.widened(placement, n * len(tasks), Ledger(n * len(tasks)))
     batch.set_graph(graph, operator, placement)
+    if problem.dynamic:
+        batch.set_rounds(rounds)
     batch.on_round = mixer.on_round
     if trainer.emulator is not None:  # one task a batch: its own ids
         trainer.emulator.begin(
@@ -208,16 +217,35 @@ def _evaluate_method(
         )
     mixer.ledger.absorb(batch.ledger, n)
     results = []
-    for b, (t, tg, exchanges) in enumerate(zip(tasks, graphs, held_up)):
+    for b, (t, task_graph, exchanges) in enumerate(zip(tasks, graph_of, held_up)):
         rounds = [
             [(exchanges.quiet_for(r, kind, _at(exchanges.base, r)), num_bytes) for kind, num_bytes in made]
             for r, made in enumerate(run.exchanges, start=1)
         ]
         idle = [exchanges.idle(r) for r in range(1, num_rounds + 1)]
         view = _HostedView(placements[b][mixer.rank], mixer)
-        seconds, misses = exchange_seconds(view, trainer.network, tg.graph, key, t, rounds, idle, num_updates)
+        seconds, misses = exchange_seconds(view, trainer.network, task_graph, key, t, rounds, idle, num_updates)
         results.append((run.accuracy[b], seconds, misses))
     return results
+
+
+def _graph_of(problem: Problem, split: str, key: str, t: int, tg: TaskGraph) -> GraphOf:
+    """Task t's graph for the time model: its graph, or round r's on a changing network (the draws of the
+    methods' pass ``(key, t)``)."""
+    if not problem.dynamic:
+        return tg.graph
+    return lambda r, exchange: problem.round_graph(split, t, key, t, r)[1].graph
+
+
+def _batch_round(
+    problem: Problem, split: str, key: str, tasks: list[int], mixing: str | None, r: int, exchange: int
+) -> tuple[Any, Graph, ShiftOperator]:
+    """Round r of every task of a batch (``Mixer.set_rounds``): the disjoint union of their round graphs and the
+    block-diagonal of the method's mixing matrices."""
+    rounds = [problem.round_graph(split, t, key, t, r) for t in tasks]
+    graphs = [tg.graph for _, tg in rounds]
+    graph, operator = _batch_graph(graphs, [tg.mixing(mixing) for _, tg in rounds], problem.num_agents)
+    return tuple(k for k, _ in rounds), graph, operator
 
 
 def _at(sets: Sequence[SilentAgents | None] | None, r: int) -> SilentAgents | None:

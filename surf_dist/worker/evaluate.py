@@ -62,10 +62,10 @@ def layer_metrics(
 def _seconds(
     trainer: Trainer, phase: str, step: int, exchanges: Exchanges, num_layers: int, num_hops: int, num_updates: int
 ) -> tuple[np.ndarray, np.ndarray]:
-    assert trainer.graph is not None
     num_bytes = trainer.problem.dim * trainer.problem.dtype.itemsize
     where = (phase, step, exchanges, num_layers, num_hops, num_updates)
-    return pass_seconds(trainer.mixer, trainer.network, trainer.graph, num_bytes, *where)
+    graph = trainer.graph_of(trainer.round_graphs(phase, step, num_hops))
+    return pass_seconds(trainer.mixer, trainer.network, graph, num_bytes, *where)
 
 
 def _elapsed(per_task: list[np.ndarray]) -> list[float]:

@@ -15,8 +15,11 @@ import numpy as np
 import torch
 
 from ..config import Config
+from ..core.rng import keyed_seed
 from ..data.tasks import TaskData, TaskSource
 from ..graph import Graph, ShiftOperator, build_graph, place, shift_matrix, star_shift
+from ..graph.dynamic import link_key, one_peer_graph, repaired_self, surviving_links, without_links
+from ..graph.generators import exponential_peers
 
 SPLIT_CODES = {"meta-train": 0, "meta-val": 1, "meta-test": 2}
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -33,6 +36,7 @@ class TaskGraph:
     graph: Graph
     shift: ShiftOperator  # S, sparse, float64
     uploads_per_round: int = 0  # the star's M (for its ``mean`` operator)
+    make_mixing: Callable[[str], ShiftOperator] | None = None  # how a round graph makes its other mixings
     _mixings: dict[str, ShiftOperator] = field(default_factory=dict, compare=False, repr=False)
 
     def mixing(self, kind: str | None) -> ShiftOperator:
@@ -40,7 +44,9 @@ class TaskGraph:
         if kind is None:
             return self.shift
         if kind not in self._mixings:
-            if kind == "mean":
+            if self.make_mixing is not None:
+                self._mixings[kind] = self.make_mixing(kind)
+            elif kind == "mean":
                 self._mixings[kind] = star_shift(self.graph, self.uploads_per_round, "mean")
             else:
                 self._mixings[kind] = shift_matrix(self.graph, kind)
@@ -79,6 +85,7 @@ class Problem:
         size = self.num_agents + self.base_graph.number_of_edges()
         capacity = max(2, min(64, CACHE_EDGES // size))
         self._graphs, self._placements = _Cache(capacity), _Cache(capacity)
+        self._round_graphs = _Cache(max(2, min(4 * cfg.model.num_hops + 4, CACHE_EDGES // size)))
 
     @property
     def num_features(self) -> int:
@@ -122,6 +129,48 @@ class Problem:
             return TaskGraph(graph, star_shift(graph, uploads), uploads)
         shift = shift_matrix(graph, self.cfg.topology.normalisation)
         return TaskGraph(graph, shift.transposed if self.cfg.topology.transpose else shift)
+
+    @property
+    def dynamic(self) -> bool:
+        """Whether the network changes from round to round (``topology.dynamic``, ``graph.dynamic``)."""
+        return self.cfg.topology.dynamic != "static"
+
+    def round_graph(self, split: str, index: int, phase: str, step: int, r: int) -> tuple[Any, TaskGraph]:
+        """(key, graph) of round r (from 1) of the pass (phase, step) on task (split, index): rounds of one key
+        share their graph (``graph.dynamic``). Static networks: the task's graph, key None."""
+        t, tg = self.cfg.topology, self.graph(split, index)
+        if t.dynamic == "static":
+            return None, tg
+        if t.dynamic == "resample":
+            key: Any = ("resample", phase, step, (r - 1) // self.cfg.model.num_hops)
+        elif t.dynamic == "exponential-one-peer":
+            key = ("one-peer", (r - 1) % len(exponential_peers(self.num_agents)))
+        else:
+            key = ("link-failure", phase, step, r)
+        return key, self._round_graphs.get_or_make((split, index, key), lambda: self._make_round(tg, key, r))
+
+    def _make_round(self, tg: TaskGraph, key: tuple[Any, ...], r: int) -> TaskGraph:
+        t, seed = self.cfg.topology, self.cfg.seed
+        if key[0] == "resample":
+            index = keyed_seed(seed, "resample", *key[1:])
+            graph = build_graph(t.spec, seed=seed, index=index, allow_disconnected=True)
+            shift = shift_matrix(graph, t.normalisation)
+            return TaskGraph(graph, shift.transposed if t.transpose else shift)
+        if key[0] == "one-peer":  # every normalisation gives (I + P_r)/2: one message out, one in
+            graph = one_peer_graph(self.num_agents, r)
+            shift = shift_matrix(graph, "row")
+            return TaskGraph(graph, shift, make_mixing=lambda kind: shift)
+        keep_E = surviving_links(tg.graph, t.link_failure_p, link_key(seed, *key[1:]))
+        graph = without_links(tg.graph, keep_E)
+        if t.link_repair == "renormalise":
+            shift = shift_matrix(graph, t.normalisation)
+            return TaskGraph(graph, shift.transposed if t.transpose else shift)
+        failed = without_links(tg.graph, ~keep_E)
+        return TaskGraph(
+            graph,
+            repaired_self(tg.shift, failed, sender_side=False),
+            make_mixing=lambda kind: repaired_self(tg.mixing(kind), failed, sender_side=kind == "column"),
+        )
 
     def task(self, split: str, index: int, agents: np.ndarray) -> TaskData:
         return self.source.task(split, index, agents=torch.as_tensor(agents))

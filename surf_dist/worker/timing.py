@@ -15,8 +15,8 @@ With uniform links, no compute time and no deadline: l·K·(latency + D·itemsiz
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -47,13 +47,22 @@ def network_model(cfg: Config, num_agents: int) -> NetworkModel:
     )
 
 
+GraphOf: TypeAlias = Graph | Callable[[int, int], Graph]
+"""A pass's graph: one for every round, or (layer, exchange) ↦ the graph of that round (a changing network)."""
+
+
+def graph_at(graph: GraphOf, layer: int, exchange: int = 1) -> Graph:
+    """The graph of exchange ``exchange`` of layer (or round) ``layer``."""
+    return graph if isinstance(graph, Graph) else graph(layer, exchange)
+
+
 class LateOrSilent:
     """Silent at one layer: injected (``injected``) or late for the deadline."""
 
     def __init__(
         self,
         model: NetworkModel,
-        graph: Graph,
+        graph: GraphOf,
         num_bytes: int,
         where: tuple[str, int, int],
         injected: SilentAgents | None,
@@ -64,7 +73,9 @@ class LateOrSilent:
 
     def late(self, agents: np.ndarray) -> np.ndarray:
         phase, step, layer = self.where
-        return self.model.late(self.graph, agents, self.num_bytes, phase, step, layer, self.num_updates)
+        return self.model.late(
+            graph_at(self.graph, layer), agents, self.num_bytes, phase, step, layer, self.num_updates
+        )
 
     def mask(self, agents: torch.Tensor) -> torch.Tensor:
         late = torch.as_tensor(self.late(agents.numpy().astype(np.int64)))
@@ -73,7 +84,7 @@ class LateOrSilent:
 
 def with_deadline(
     model: NetworkModel,
-    graph: Graph,
+    graph: GraphOf,
     num_bytes: int,
     phase: str,
     step: int,
@@ -100,7 +111,7 @@ def with_deadline(
 def pass_seconds(
     mixer: Mixer,
     model: NetworkModel,
-    graph: Graph,
+    graph: GraphOf,
     num_bytes: int,
     phase: str,
     step: int,
@@ -122,7 +133,7 @@ def pass_seconds(
 def exchange_seconds(
     mixer: Any,
     model: NetworkModel,
-    graph: Graph,
+    graph: GraphOf,
     phase: str,
     step: int,
     rounds: Sequence[Sequence[tuple[SilentAgents | None, int]]],
@@ -144,9 +155,9 @@ def exchange_seconds(
     sends, computes, missed = [], np.zeros(num_layers), np.zeros(num_layers)
     for layer, exchanges in enumerate(rounds, start=1):
         late = np.zeros(0, dtype=np.int64)
-        for quiet, num_bytes in exchanges:
+        for k, (quiet, num_bytes) in enumerate(exchanges, start=1):
             senders = _not_in(quiet, mixer)
-            send = model.send_seconds(graph, senders, num_bytes, phase, step, layer)
+            send = model.send_seconds(graph_at(graph, layer, k), senders, num_bytes, phase, step, layer)
             sends.append(send.max(initial=0.0))
             late = np.union1d(late, senders[send > d])
         workers = _not_in(idle[layer - 1], mixer)

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 import torch
@@ -33,13 +33,15 @@ from ..core.rng import keyed_seed
 from ..core.sampling import batch_indices, dropout_keep, initial_iterate, take_batch
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
-from ..graph import Graph
+from ..graph import Graph, ShiftOperator
 from ..network.emulator import Emulator
 from ..plugins import LOCAL_UPDATES
 from .exchanges import Exchanges
-from .problem import Problem
+from .problem import Problem, TaskGraph
 from .silent import SilentSchedule, uploaders
-from .timing import network_model, with_deadline
+from .timing import GraphOf, network_model, with_deadline
+
+RoundGraphOf: TypeAlias = Callable[[int, int], tuple[Any, TaskGraph]]  # (layer, hop) ↦ (key, the round's graph)
 
 
 def build_model(cfg: Config, problem: Problem) -> UDGD:
@@ -108,6 +110,7 @@ class Trainer:
         if self.emulator is not None:
             mixer.on_round = self.emulator.hold
         self.graph: Graph | None = None  # the current task's
+        self.task_index: tuple[str, int] = ("meta-train", 0)  # (split, index) of the current task
 
     @property
     def recompute(self) -> bool:
@@ -123,7 +126,7 @@ class Trainer:
     def prepare(self, split: str, index: int) -> TaskData:
         """Point the Mixer at the task's graph and return this worker's agents' data."""
         tg = self.problem.graph(split, index)
-        self.graph = tg.graph
+        self.graph, self.task_index = tg.graph, (split, index)
         self.mixer.set_graph(tg.graph, tg.shift, self.problem.placement(self.mixer.num_workers, split, index))
         task = self.problem.task(split, index, self.mixer.agents)
         if self.mixer.device.type == "cpu":
@@ -162,6 +165,8 @@ class Trainer:
         w0 = self.initial_iterate(phase, step)
         batches = self.batches(task, phase, step)
         m = self.cfg.model
+        rounds = self.round_graphs(phase, step, m.num_hops)
+        self.mixer.set_rounds(None if rounds is None else _wired(rounds))
         injected = self.silent.layers(phase, step, m.num_layers) if with_silent else None
         silent = self.silent_sets(phase, step, injected, m.num_layers) if with_silent else None
         uploads = self.uploads(phase, step)
@@ -186,6 +191,28 @@ class Trainer:
         total = self.mixer.all_reduce_sum(torch.stack([loss_sum, loss_sum.new_tensor(float(num_silent))]))
         return Forward(ws, norms, total[0] / n, int(round(float(total[1].detach()))))
 
+    def round_graphs(self, phase: str, step: int, hops_per_layer: int | None) -> RoundGraphOf | None:
+        """The current task's graph of each round of the pass (phase, step) on a changing network (None when it
+        does not change): (layer, hop) ↦ (key, TaskGraph), round r = (layer − 1)·K + hop for U-DGD
+        (``hops_per_layer`` K) or r = layer for a method's rounds (None)."""
+        if not self.problem.dynamic:
+            return None
+        split, index = self.task_index
+        k = hops_per_layer
+
+        def of(layer: int, hop: int) -> tuple[Any, TaskGraph]:
+            r = layer if k is None else (layer - 1) * k + hop
+            return self.problem.round_graph(split, index, phase, step, r)
+
+        return of
+
+    def graph_of(self, rounds: RoundGraphOf | None) -> GraphOf:
+        """The task's graph, or the graph of each round (for the time model)."""
+        assert self.graph is not None, "prepare() a task first"
+        if rounds is None:
+            return self.graph
+        return lambda layer, hop: rounds(layer, hop)[1].graph
+
     def uploads(self, phase: str, step: int) -> Callable[[int], np.ndarray] | None:
         """Star variant: the clients that upload in each layer (or round) of a pass; None when decentralised."""
         if self.cfg.model.variant != "star":
@@ -197,9 +224,9 @@ class Trainer:
         self, phase: str, step: int, injected: list[SilentAgents | None] | None, num_layers: int, num_updates: int = 1
     ) -> list[SilentAgents | None] | None:
         """The silent sets of a pass: the injected ones and, with a deadline, the agents that miss it."""
-        assert self.graph is not None, "prepare() a task first"
         num_bytes = self.problem.dim * self.problem.dtype.itemsize
-        return with_deadline(self.network, self.graph, num_bytes, phase, step, injected, num_layers, num_updates)
+        graph = self.graph_of(self.round_graphs(phase, step, self.cfg.model.num_hops))
+        return with_deadline(self.network, graph, num_bytes, phase, step, injected, num_layers, num_updates)
 
     # -- one meta-training step -------------------------------------------------------------------------
     def compute_gradients(self, step: int) -> tuple[torch.Tensor, torch.Tensor, Forward]:
@@ -298,3 +325,13 @@ class Trainer:
 
     def final_param_norms(self) -> dict[str, float]:
         return {name: float(p.detach().norm()) for name, p in self.model.named_parameters()}
+
+
+def _wired(rounds: RoundGraphOf) -> Callable[[int, int], tuple[Any, Graph, ShiftOperator]]:
+    """Round graphs as a Mixer takes them (``Mixer.set_rounds``): (key, graph, U-DGD's S)."""
+
+    def of(layer: int, hop: int) -> tuple[Any, Graph, ShiftOperator]:
+        key, tg = rounds(layer, hop)
+        return key, tg.graph, tg.shift
+
+    return of

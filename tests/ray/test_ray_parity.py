@@ -32,6 +32,8 @@ RAY_CASES = [
         "star-w2",
         "methods-silent-w3",
         "star-methods-batched-w2",
+        "link-failure-w2",
+        "one-peer-w4",
     )
 ]
 
