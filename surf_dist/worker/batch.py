@@ -186,15 +186,15 @@ def _evaluate_method(
         held_up.append(exchanges)
         schedules.append(TaskSchedule(trainer, task_graph, (key, t), injected, exchanges, num_updates))
     if problem.dynamic:  # round r of every task of the batch, as one block-diagonal graph
-        rounds = partial(_batch_round, problem, split, key, list(tasks), method.mixing)
-        _, graph, operator = rounds(1, 1)
+        round_graphs = partial(_batch_round, problem, split, key, list(tasks), method.mixing)
+        _, graph, operator = round_graphs(1, 1)
     else:
         graph, operator = _batch_graph([tg.graph for tg in graphs], [tg.mixing(method.mixing) for tg in graphs], n)
     placement = [np.concatenate([p[w] + b * n for b, p in enumerate(placements)]) for w in range(mixer.num_workers)]
     batch = mixer.widened(placement, n * len(tasks), Ledger(n * len(tasks)))
     batch.set_graph(graph, operator, placement)
     if problem.dynamic:
-        batch.set_rounds(rounds)
+        batch.set_rounds(round_graphs)
     batch.on_round = mixer.on_round
     if trainer.emulator is not None:  # one task a batch: its own ids
         trainer.emulator.begin(
