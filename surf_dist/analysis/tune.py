@@ -4,9 +4,9 @@ Each method of ``eval.baselines`` runs with every step size of a grid, times its
 (its ``tunable`` settings), on the ``data.num_meta_val`` meta-validation tasks, never on meta-test, on the
 configured backend, without U-DGD (``eval.udgd = false``); the setting with the best mean
 held-out accuracy after the last round (``eval.rounds_factor`` × K·L rounds, the comparison point against
-U-DGD) is chosen. All the baselines take one step size each from the same grid (default {0.1, 0.3, 1, 3},
-the sweep that set the digits defaults); a best step at the edge of the grid is flagged, so the grid can be
-widened.
+U-DGD) is chosen. All the baselines take one step size each from the same grid (default {0.1, 0.3, 1, 3, 10},
+the sweep that set the defaults, on the main job); a best step at the edge of the grid is flagged, so the grid can
+be widened.
 """
 
 from __future__ import annotations

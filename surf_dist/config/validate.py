@@ -312,7 +312,7 @@ def local_update_params(cfg: Config) -> Any:
 
 def _dynamic_problems(cfg: Config) -> list[str]:
     """``topology.dynamic`` and its settings: known names, and the combinations a changing network supports."""
-    from ..graph.dynamic import DYNAMICS, REPAIRS
+    from ..graph.spec import DYNAMICS, REPAIRS
 
     t, p = cfg.topology, []
     if t.dynamic not in DYNAMICS:

@@ -32,9 +32,9 @@ from ..core.rng import hash_counters, keyed_seed
 from .core import Graph
 from .generators import exponential_peers
 from .shift import ShiftOperator
+from .spec import DYNAMICS, REPAIRS
 
-DYNAMICS = ("static", "resample", "exponential-one-peer", "link-failure")
-REPAIRS = ("renormalise", "self")
+__all__ = ["DYNAMICS", "REPAIRS", "link_key", "one_peer_graph", "repaired_self", "surviving_links", "without_links"]
 
 
 def one_peer_graph(num_agents: int, r: int) -> Graph:

@@ -165,3 +165,7 @@ def _is_generator_spec(spec: str) -> bool:
         and re.fullmatch(r"[A-Za-z_]\w*", name) is not None
         and Path(spec).suffix.lower() not in GRAPH_FILE_SUFFIXES
     )
+
+
+DYNAMICS = ("static", "resample", "exponential-one-peer", "link-failure")  # topology.dynamic (graph.dynamic)
+REPAIRS = ("renormalise", "self")  # topology.link_repair

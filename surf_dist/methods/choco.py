@@ -25,8 +25,8 @@ def _compression(text: str) -> str:
 
 @dataclass(frozen=True, kw_only=True)
 class ChocoParams:
-    step: float = param(0.3, low=0, low_open=True, help="η, the local gradient step")
-    gamma: float = param(0.5, low=0, high=1, low_open=True, grid=(0.1, 0.3, 1.0), help="γ, the consensus step")
+    step: float = param(3.0, low=0, low_open=True, help="η, the local gradient step (tuned with γ on the main job)")
+    gamma: float = param(0.3, low=0, high=1, low_open=True, grid=(0.1, 0.3, 1.0), help="γ, the consensus step")
     compression: str = param("top_k:0.1", help="identity | top_k:F | qbits:B")
     batch: int = param(0, low=0, help="samples per gradient (0: each agent's whole training set)")
 

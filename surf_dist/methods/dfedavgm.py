@@ -16,7 +16,7 @@ from .base import Method, State
 
 @dataclass(frozen=True, kw_only=True)
 class DFedAvgMParams:
-    step: float = param(1.0, low=0, low_open=True, help="β of the local steps")
+    step: float = param(3.0, low=0, low_open=True, help="β of the local steps (tuned with θ on the main job)")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
     momentum: float = param(
         0.5, low=0, high=1, high_open=True, grid=(0.0, 0.5, 0.9), help="θ, heavy-ball momentum of the local steps"

@@ -14,7 +14,7 @@ from .base import Method, State
 
 @dataclass(frozen=True, kw_only=True)
 class DGDParams:
-    step: float = param(0.3, low=0, low_open=True, help="β, per-agent mean cross-entropy (best of {0.1, 0.3, 1, 3})")
+    step: float = param(1.0, low=0, low_open=True, help="β, per-agent mean cross-entropy (tuned on the main job)")
 
 
 @register_baseline("dgd")
@@ -30,7 +30,7 @@ class DGD(Method):
 
 @dataclass(frozen=True, kw_only=True)
 class DSGDParams:
-    step: float = param(0.3, low=0, low_open=True, help="β")
+    step: float = param(1.0, low=0, low_open=True, help="β (tuned on the main job)")
     batch: int = param(10, low=1, help="B, samples per agent per round")
 
 

@@ -19,7 +19,7 @@ from .tracking import _cat
 
 @dataclass(frozen=True, kw_only=True)
 class PushSumParams:
-    step: float = param(0.3, low=0, low_open=True, help="β, the gradient step at the de-biased model")
+    step: float = param(10.0, low=0, low_open=True, help="β, the step at the de-biased model (tuned on the main job)")
 
 
 @register_baseline("pushsum")

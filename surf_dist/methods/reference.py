@@ -17,7 +17,7 @@ from .base import Method, State
 
 @dataclass(frozen=True, kw_only=True)
 class LocalParams:
-    step: float = param(0.3, low=0, low_open=True, help="β, the gradient step on the agent's own data")
+    step: float = param(10.0, low=0, low_open=True, help="β, the step on the agent's own data (tuned on the main job)")
 
 
 @register_baseline("local")
@@ -38,7 +38,7 @@ class Local(Method):
 
 @dataclass(frozen=True, kw_only=True)
 class CentralisedParams:
-    step: float = param(1.0, low=0, low_open=True, help="the gradient step on the pooled data")
+    step: float = param(10.0, low=0, low_open=True, help="the gradient step on the pooled data (tuned on the main job)")
     local_steps: int = param(1, low=1, help="gradient steps a round")
 
 

@@ -25,7 +25,14 @@ from .base import Method, State
 
 @dataclass(frozen=True, kw_only=True)
 class TrackingParams:
-    step: float = param(0.3, low=0, low_open=True, help="α, the gradient step")
+    step: float = param(1.0, low=0, low_open=True, help="α, the gradient step (tuned on the main job)")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LargeStepParams(TrackingParams):
+    """GT and NIDS take larger steps than EXTRA (NIDS: as large as gradient descent's)."""
+
+    step: float = param(3.0, low=0, low_open=True, help="α, the gradient step (tuned on the main job)")
 
 
 @register_baseline("gt")
@@ -33,7 +40,7 @@ class GradientTracking(Method):
     """Gradient tracking (DIGing): the iterate and a tracker of the average gradient travel together."""
 
     label = "GT"
-    Params = TrackingParams
+    Params = LargeStepParams
     tunable = ("step",)
     mixing = "metropolis"
 
@@ -81,7 +88,7 @@ class NIDS(Method):
     """NIDS: network-independent step sizes; the exchange carries the corrected iterate."""
 
     label = "NIDS"
-    Params = TrackingParams
+    Params = LargeStepParams
     tunable = ("step",)
     mixing = "metropolis"
 
