@@ -8,9 +8,11 @@ size, another α); a setting that would change the trained model's shape is refu
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
+from ..api import under_torchrun
 from ..config import Config, load_config, read_config
 from ..errors import InputError
 from ..network.model import models_time
@@ -39,8 +41,8 @@ def trained_config(
     run: Path, overrides: list[str] | tuple[str, ...] = (), *, backend: str | None = None, workers: int | None = None
 ) -> Config:
     """A finished run's config with ``overrides`` on top, on ``backend`` × ``workers`` (default: local, 1 worker;
-    ``--set run.backend=...`` works too). Raises InputError for a directory that holds no run, or overrides
-    that change the model's shape."""
+    under torchrun: torch, a worker per rank; ``--set run.backend=...`` works too). Raises InputError for a
+    directory that holds no run, or overrides that change the model's shape."""
     if not run.exists():
         raise InputError([f"{run}: no such directory (fix: give a run directory written by surf-dist train)"])
     if not run.is_dir():
@@ -48,7 +50,11 @@ def trained_config(
     if not (run / "config.json").exists():
         raise InputError([f"{run}: not a run directory: no config.json (fix: give a directory surf-dist train wrote)"])
     trained = read_config(run / "config.json")
-    execution = [f"run.backend={backend or 'local'}", f"run.workers={workers or 1}"]
+    if under_torchrun():  # this process is one rank of the torch backend, with one worker per rank
+        default_backend, default_workers = "torch", int(os.environ["WORLD_SIZE"])
+    else:
+        default_backend, default_workers = "local", 1
+    execution = [f"run.backend={backend or default_backend}", f"run.workers={workers or default_workers}"]
     cfg = load_config(None, None, [*execution, *overrides], base=trained)
     changed = [key for key in SHAPE_SETTINGS if _get(cfg, key) != _get(trained, key)]
     if changed:

@@ -144,6 +144,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_transfer(args: argparse.Namespace) -> int:
+    from ..runtime.preflight import prepare_run_dir
+
+    run, execution = Path(args.run), _execution(args)
+    _check_points([run], [[*args.overrides, f"topology.spec={spec}"] for spec in args.specs], execution)
+    out = Path(args.out) if args.out else run / "transfer"
+    prepare_run_dir(out)
+    from ..analysis.transfer import transfer
+
+    record = transfer(run, args.specs, args.overrides, out, progress=not args.quiet, **execution)
+    if record is not None:
+        print(f"wrote {out / 'transfer.md'}, {out / 'transfer.png'} and {out / 'transfer.json'}")
+    return 0
+
+
 def cmd_sweep_async(args: argparse.Namespace) -> int:
     from ..analysis.reevaluate import sweep_async
 
@@ -286,6 +301,7 @@ COMMANDS = {
     "train": cmd_train,
     "evaluate": cmd_evaluate,
     "baselines": cmd_baselines,
+    "transfer": cmd_transfer,
     "sweep-async": cmd_sweep_async,
     "sweep-alpha": cmd_sweep_alpha,
     "sweep-epsilon": cmd_sweep_epsilon,

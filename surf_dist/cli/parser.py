@@ -6,6 +6,9 @@ import argparse
 
 from ..analysis.tolerances import Tolerances
 
+# torchrun's own parser takes --run for its --run-path, wherever it stands: under torchrun name a run --run-dir
+RUN_FLAGS = ("--run", "--run-dir")
+UNDER_TORCHRUN = " (--run-dir under torchrun)"
 DESCRIPTION = "surf-dist: simulate and run learned decentralized federated optimizers (SURF / U-DGD)"
 
 
@@ -41,9 +44,17 @@ def _runs_args(
     out_help: str = "JSON file for the result (default: printed only)",
 ) -> None:
     if several:
-        p.add_argument("--run", required=True, action="append", help="run directory (repeat for several models)")
+        p.add_argument(
+            *RUN_FLAGS,
+            dest="run",
+            required=True,
+            action="append",
+            help=f"run directory (repeat for several models){UNDER_TORCHRUN}",
+        )
     else:
-        p.add_argument("--run", required=True, help="a run directory written by surf-dist train")
+        p.add_argument(
+            *RUN_FLAGS, dest="run", required=True, help=f"a run directory written by surf-dist train{UNDER_TORCHRUN}"
+        )
     _set_arg(p)
     _execution_args(p)
     p.add_argument("--out", default=None, help=out_help)
@@ -79,6 +90,23 @@ def build_parser() -> argparse.ArgumentParser:
     _runs_args(w)
     w.add_argument("--key", required=True, help="the setting, e.g. network.deadline_ms")
     w.add_argument("--values", required=True, help="comma-separated values, e.g. 0,60,80,100")
+
+    x = sub.add_parser("transfer", help="a trained run on other graphs, sizes and densities, beside the methods")
+    x.add_argument(
+        *RUN_FLAGS, dest="run", required=True, help=f"a run directory written by surf-dist train{UNDER_TORCHRUN}"
+    )
+    x.add_argument(
+        "--spec",
+        dest="specs",
+        action="append",
+        required=True,
+        metavar="SPEC",
+        help="a graph to evaluate on (topology.spec: a generator spec or a file; repeat for several)",
+    )
+    _set_arg(x)
+    _execution_args(x)
+    x.add_argument("--out", default=None, help="folder for transfer.json, .md and .png (default RUN/transfer)")
+    x.add_argument("--quiet", action="store_true")
 
     a = sub.add_parser("sweep-alpha", help="a trained run tested at other Dirichlet alphas, not retrained (Figure 3)")
     _runs_args(a, several=False)
