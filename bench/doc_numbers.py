@@ -7,7 +7,7 @@ what the table shows and rewrites the block (``--check``: compare instead, exit 
     python bench/doc_numbers.py main                 # the main job's tables (digits; about 10 minutes on 2 cores)
     python bench/doc_numbers.py fashion              # the Fashion-MNIST table (3 seeds; about 30 minutes)
 
-Groups: ``quick`` = smoke, topology; ``main`` = main-accuracy, main-layers, main-async, main-costs,
+Groups: ``quick`` = smoke, topology; ``main`` = main-accuracy, star, main-layers, main-async, main-costs,
 main-deadlines; ``fashion``; ``paper`` (``surf-dist paper-figures``, about 45 minutes). Runs go to ``--runs``
 (default ``runs/numbers``) and are reused when finished with the same config, so a second call only redraws;
 a run there of another config (the defaults changed) is trained again. Everything here is deterministic (seeded);
@@ -115,6 +115,28 @@ def _main_runs(runs: Path) -> tuple[surf_dist.Run, surf_dist.Run]:
     return _train("default", runs), _train("standard", runs, overrides=["train.constrained=false"])
 
 
+NO_COMMUNICATION = ["model.num_hops=0", "eval.baselines=[]"]  # the ablation: U-DGD's taps beyond k = 0 never exist
+
+
+def _mb(value: float) -> str:
+    return f"{value / 1e6:.1f}"
+
+
+def _accuracy_rows(surf: surf_dist.Run, extra: list[tuple[str, surf_dist.Run]]) -> tuple[list[str], list[list[Any]]]:
+    """U-DGD, the runs ``extra`` (label, run) and every method: accuracy at U-DGD's rounds and at the methods' last,
+    and the agents' bytes per task there."""
+    u = surf.eval.udgd
+    last = max((b.rounds[-1] for b in surf.eval.baselines.values()), default=u.rounds)
+    rows = [["U-DGD, SURF (constrained)", f"**{u.accuracy_per_layer[-1]:.3f}**", "—", _mb(u.agent_bytes[-1])]]
+    for label, run in extra:
+        ev = run.eval.udgd
+        rows.append([label, f"{ev.accuracy_per_layer[-1]:.3f}", "—", _mb(ev.agent_bytes[-1])])
+    for name, b in surf.eval.baselines.items():
+        rows.append([_label(name), f"{b.accuracy_at_udgd_rounds:.3f}", f"{b.accuracy[-1]:.3f}", _mb(b.agent_bytes[-1])])
+    header = ["method", f"accuracy @ {u.rounds} rounds", f"@ {last} rounds", "agent MB per task (at the last round)"]
+    return header, rows
+
+
 def _main_figure(surf: surf_dist.Run, path: Path) -> None:
     """The README's figure: U-DGD's accuracy per layer (at its rounds) and every baseline's per round."""
     import matplotlib
@@ -140,17 +162,18 @@ def _main_figure(surf: surf_dist.Run, path: Path) -> None:
 
 
 def main_accuracy(runs: Path) -> str:
+    """The main job: U-DGD (SURF, standard unrolling, and without communication), every decentralized method."""
     surf, standard = _main_runs(runs)
+    alone = _train("no-communication", runs, overrides=NO_COMMUNICATION)
     _main_figure(surf, ROOT / "docs" / "main_job.png")
-    u = surf.eval.udgd
-    rows = [
-        ["U-DGD, SURF (constrained)", f"**{u.accuracy_per_layer[-1]:.3f}**", "—"],
-        ["U-DGD, standard unrolling", f"{standard.eval.udgd.accuracy_per_layer[-1]:.3f}", "—"],
-    ]
-    for name, b in surf.eval.baselines.items():
-        rows.append([_label(name), f"{b.accuracy_at_udgd_rounds:.3f}", f"{b.accuracy[-1]:.3f}"])
-    last = surf.eval.baselines["dgd"].rounds[-1]
-    return _table(["method", f"accuracy @ {u.rounds} rounds", f"@ {last} rounds"], rows)
+    extra = [("U-DGD, standard unrolling", standard), ("U-DGD without communication (K = 0)", alone)]
+    return _table(*_accuracy_rows(surf, extra))
+
+
+def star(runs: Path) -> str:
+    """The star preset (the paper's Figure 2, right): U-DGD's star variant and every star method."""
+    surf = _train("star", runs, preset="star")
+    return _table(*_accuracy_rows(surf, []))
 
 
 def main_layers(runs: Path) -> str:
@@ -236,22 +259,34 @@ def fashion(runs: Path) -> str:
 
     seeds = [0, 1, 2]
     done = [_train(f"fashion-seed{s}", runs, preset="fashion", overrides=[f"seed={s}"]) for s in seeds]
+    alone = [
+        _train(f"fashion-no-communication-seed{s}", runs, preset="fashion", overrides=[f"seed={s}", *NO_COMMUNICATION])
+        for s in seeds
+    ]
 
     def stat(values: list[float]) -> str:
         return f"{np.mean(values):.3f} ± {np.std(values):.3f}"
 
+    def final(run: surf_dist.Run) -> float:
+        return run.eval.udgd.accuracy_per_layer[-1]
+
     first = done[0].eval
-    rows = [["U-DGD, SURF (constrained)", f"**{stat([r.eval.udgd.accuracy_per_layer[-1] for r in done])}**", "—"]]
-    for name in first.baselines:
+    rows = [
+        ["U-DGD, SURF (constrained)", f"**{stat([final(r) for r in done])}**", "—", _mb(first.udgd.agent_bytes[-1])],
+        ["U-DGD without communication (K = 0)", stat([final(r) for r in alone]), "—", "0.0"],
+    ]
+    for name, b in first.baselines.items():
         rows.append(
             [
                 _label(name),
                 stat([r.eval.baselines[name].accuracy_at_udgd_rounds for r in done]),
                 stat([r.eval.baselines[name].accuracy[-1] for r in done]),
+                _mb(b.agent_bytes[-1]),
             ]
         )
     last = first.baselines["dgd"].rounds[-1]
-    return _table(["method", f"accuracy @ {first.udgd.rounds} rounds", f"@ {last} rounds"], rows)
+    header = ["method", f"accuracy @ {first.udgd.rounds} rounds", f"@ {last} rounds", "agent MB per task (last round)"]
+    return _table(header, rows)
 
 
 def paper(runs: Path) -> str:
@@ -268,6 +303,7 @@ TABLES: dict[str, tuple[Path, Callable[[Path], str]]] = {
     "smoke": (ROOT / "docs" / "results.md", smoke),
     "topology": (ROOT / "docs" / "results.md", topology),
     "main-accuracy": (ROOT / "README.md", main_accuracy),
+    "star": (ROOT / "README.md", star),
     "main-layers": (ROOT / "docs" / "results.md", main_layers),
     "main-async": (ROOT / "docs" / "results.md", main_async),
     "main-costs": (ROOT / "docs" / "results.md", main_costs),
@@ -277,7 +313,7 @@ TABLES: dict[str, tuple[Path, Callable[[Path], str]]] = {
 }
 GROUPS = {
     "quick": ["smoke", "topology"],
-    "main": ["main-accuracy", "main-layers", "main-async", "main-costs", "main-deadlines"],
+    "main": ["main-accuracy", "star", "main-layers", "main-async", "main-costs", "main-deadlines"],
     "fashion": ["fashion"],
     "paper": ["paper"],
 }
