@@ -144,23 +144,7 @@ def _batch_graph(graphs: Sequence[Graph], operators: Sequence[ShiftOperator], n:
     return graph, ShiftOperator.from_scipy(sp.csr_array(sp.block_diag([s.scipy() for s in operators], format="csr")))
 
 
-def evaluate_methods(
-    trainer: Trainer,
-    split: str,
-    tasks: Sequence[int],
-    data: Sequence[TaskData],
-    w0s: Sequence[torch.Tensor],
-    num_rounds: int,
-) -> dict[str, list[tuple[list[float], np.ndarray, np.ndarray]]]:
-    """Every method of ``eval.baselines`` on the batch ``tasks``: per method, per task, (accuracy after every round,
-    simulated seconds of every round, deadline misses of every round)."""
-    out: dict[str, list[tuple[list[float], np.ndarray, np.ndarray]]] = {}
-    for name in trainer.cfg.eval.baselines:
-        out[name] = _evaluate_method(trainer, name, split, tasks, data, w0s, num_rounds)
-    return out
-
-
-def _evaluate_method(
+def evaluate_method(
     trainer: Trainer,
     name: str,
     split: str,
@@ -169,6 +153,8 @@ def _evaluate_method(
     w0s: Sequence[torch.Tensor],
     num_rounds: int,
 ) -> list[tuple[list[float], np.ndarray, np.ndarray]]:
+    """Method ``name`` of ``eval.baselines`` on the batch ``tasks``: per task, (accuracy after every round, simulated
+    seconds of every round, deadline misses of every round)."""
     cfg, mixer, problem = trainer.cfg, trainer.mixer, trainer.problem
     key = f"{'test' if split == 'meta-test' else 'val'}-baseline"
     n = problem.num_agents

@@ -20,7 +20,7 @@ from ..core.objective import correct_per_agent, loss_per_agent
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
 from ..rundir.summary import EvalResult, MethodResult, UDGDResult
-from .batch import batch_size, evaluate_methods
+from .batch import batch_size, evaluate_method
 from .exchanges import Exchanges
 from .timing import pass_seconds
 from .trainer import Trainer
@@ -95,10 +95,11 @@ def evaluate(trainer: Trainer, model: UDGD | None, *, progress: bool = False) ->
         model.eval()
     phase = _PHASES[e.split]
     num_tasks = cfg.data.num_meta_test if e.split == "meta-test" else cfg.data.num_meta_val
-    bar = tqdm(
-        total=num_tasks,
-        desc=f"evaluate ({e.split})",
-        unit="task",
+    methods = list(e.baselines)
+    bar = tqdm(  # a unit: U-DGD on one task, or one method on one task
+        total=num_tasks * (int(e.udgd) + len(methods)),
+        desc=f"evaluate ({e.split}: {num_tasks} tasks × {int(e.udgd) + len(methods)} methods)",
+        unit="run",
         dynamic_ncols=True,
         mininterval=1.0,
         disable=not (progress and mixer.is_coordinator),
@@ -125,13 +126,15 @@ def evaluate(trainer: Trainer, model: UDGD | None, *, progress: bool = False) ->
             seconds["udgd"].append(timed[0])
             misses["udgd"].append(timed[1])
             w0s.append(lm["w0"])
+            bar.update(1)
         # every method on the whole chunk at once, from the same W₀ as U-DGD
-        for name, per_chunk in evaluate_methods(trainer, e.split, chunk, data, w0s, num_rounds).items():
-            for curve, secs, missed in per_chunk:
+        for name in methods:
+            bar.set_postfix_str(name, refresh=False)
+            for curve, secs, missed in evaluate_method(trainer, name, e.split, chunk, data, w0s, num_rounds):
                 curves[name].append(curve)
                 seconds[name].append(secs)
                 misses[name].append(missed)
-        bar.update(len(chunk))
+            bar.update(len(chunk))
     bar.close()
     baselines = {}
     for name, rows in curves.items():
