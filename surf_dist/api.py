@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .rundir.summary import EvalResult, Summary
+from .runtime import under_torchrun
 
 if TYPE_CHECKING:  # pragma: no cover
     from .config import Config
@@ -40,11 +41,6 @@ class Run:
         if self.summary is None:
             raise ValueError(f"{self.dir}: no summary here (a run still going, or a torchrun rank other than 0)")
         return self.summary.eval
-
-
-def under_torchrun() -> bool:
-    """This process is a rank that torchrun (or a launcher speaking its environment) started."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
 def make_config(

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-from ..api import under_torchrun
 from ..config import Config, load_config, read_config
 from ..errors import InputError
 from ..network.model import models_time
@@ -20,6 +19,7 @@ from ..plugins import method_label
 from ..rundir.atomic import write_json_atomic
 from ..rundir.outputs import eval_table
 from ..rundir.summary import EvalResult
+from ..runtime import under_torchrun
 
 # the settings that fix the shapes of U-DGD's parameters (D = (P + 1)·C from the data, the local network's input
 # D + B·(P + C), L layers of K + 1 taps, the local network and its own settings, the star's server taps)

@@ -16,8 +16,8 @@ import sys
 import traceback
 from pathlib import Path
 
-from ..api import under_torchrun
 from ..errors import InputError, RunFailed, WorkerTimeout
+from ..runtime import under_torchrun
 from ..runtime.interrupts import exit_code, interrupts_raise
 from .commands import COMMANDS
 from .parser import build_parser

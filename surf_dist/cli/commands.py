@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..api import under_torchrun
 from ..errors import InputError
+from ..runtime import under_torchrun
 
 
 def _out_file(out: str | None) -> Path | None:

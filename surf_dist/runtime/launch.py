@@ -21,13 +21,13 @@ from ..config import Config, read_config
 from ..errors import InputError
 from ..worker.jobs import Job, TrainJob
 from ..worker.problem import Problem
+from . import under_torchrun
 from .preflight import (
     check_backend,
     check_data,
     check_trains_udgd,
     prepare_run_dir,
     remove_failed_run_dir,
-    under_torchrun,
 )
 from .ray_driver import run_ray
 from .supervisor import ForkedGroup, supervise

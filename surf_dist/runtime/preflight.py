@@ -14,11 +14,7 @@ from ..config import Config
 from ..data.datasets import check_files
 from ..errors import InputError
 from ..worker import checkpoint
-
-
-def under_torchrun() -> bool:
-    """This process is a rank that torchrun (or another launcher speaking its environment) started."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+from . import under_torchrun
 
 
 def check_backend(cfg: Config) -> None:
@@ -27,8 +23,8 @@ def check_backend(cfg: Config) -> None:
         raise InputError(
             [
                 f"run.backend = {cfg.run.backend!r} under torchrun (RANK and WORLD_SIZE are set): every rank would "
-                "run its own job into the same --out; fix: --backend torch (the default under torchrun), or run "
-                f"`surf-dist train --backend {cfg.run.backend}` without torchrun"
+                "run its own job; fix: --backend torch (the default under torchrun), or run the command with "
+                f"--backend {cfg.run.backend} without torchrun"
             ]
         )
 

@@ -25,7 +25,7 @@ from ..comm.torch_mixer import TorchMixer
 from ..config import Config, RunConfig, replace
 from ..worker.jobs import Job, TrainJob
 from ..worker.problem import Problem
-from .preflight import under_torchrun
+from . import under_torchrun
 from .supervisor import ForkedGroup, free_port, supervise
 
 
