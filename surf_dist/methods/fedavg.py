@@ -30,7 +30,7 @@ def star_round(ctx: Any, w_AD: Any, local: Callable[[Any], Any]) -> tuple[Any, A
 
 @dataclass(frozen=True, kw_only=True)
 class FedAvgParams:
-    step: float = param(1.0, low=0, low_open=True, help="local SGD step of the uploading clients")
+    step: float = param(3.0, low=0, low_open=True, help="local SGD step of the uploading clients (tuned on the star)")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
     momentum: float = param(
         0.5, low=0, high=1, high_open=True, grid=(0.0, 0.5, 0.9), help="θ, heavy-ball momentum of the local steps"

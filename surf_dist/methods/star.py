@@ -30,9 +30,9 @@ from .tracking import _cat
 
 @dataclass(frozen=True, kw_only=True)
 class FedProxParams:
-    step: float = param(1.0, low=0, low_open=True, help="local SGD step")
+    step: float = param(3.0, low=0, low_open=True, help="local SGD step (tuned with μ on the star preset)")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
-    mu: float = param(0.1, low=0, grid=(0.01, 0.1, 1.0), help="μ, the proximal weight")
+    mu: float = param(0.01, low=0, grid=(0.001, 0.01, 0.1, 1.0), help="μ, the proximal weight")
     batch: int = param(10, low=1, help="B, samples per local step")
 
 
@@ -57,7 +57,7 @@ class FedProx(StarMethod):
 
 @dataclass(frozen=True, kw_only=True)
 class ScaffoldParams:
-    step: float = param(1.0, low=0, low_open=True, help="η, local SGD step")
+    step: float = param(3.0, low=0, low_open=True, help="η, local SGD step (tuned on the star preset)")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
     batch: int = param(10, low=1, help="B, samples per local step")
 
@@ -95,9 +95,11 @@ class Scaffold(StarMethod):
 
 @dataclass(frozen=True, kw_only=True)
 class FedDynParams:
-    step: float = param(1.0, low=0, low_open=True, help="local SGD step")
+    step: float = param(10.0, low=0, low_open=True, help="local SGD step (tuned with α on the star preset)")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
-    alpha: float = param(0.1, low=0, low_open=True, grid=(0.01, 0.1, 1.0), help="α, the dynamic regulariser's weight")
+    alpha: float = param(
+        0.01, low=0, low_open=True, grid=(0.001, 0.01, 0.1, 1.0), help="α, the dynamic regulariser's weight"
+    )
     batch: int = param(10, low=1, help="B, samples per local step")
 
 
@@ -131,7 +133,7 @@ class FedDyn(StarMethod):
 
 @dataclass(frozen=True, kw_only=True)
 class MoonParams:
-    step: float = param(1.0, low=0, low_open=True, help="local SGD step")
+    step: float = param(3.0, low=0, low_open=True, help="local SGD step (tuned with μ on the star preset)")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
     mu: float = param(1.0, low=0, grid=(0.1, 1.0, 5.0), help="μ, the contrastive term's weight")
     temperature: float = param(0.5, low=0, low_open=True, help="τ of the contrastive loss")
