@@ -1,13 +1,13 @@
 """surf-dist: a distributed simulator for Stochastic Unrolled Federated learning (SURF / U-DGD).
 
-The Python API (``docs/api.md``): ``train``, ``evaluate``, ``baselines`` (the methods alone), ``load_run`` and
-``make_config``; the extension points
+The Python API (``docs/api.md``): ``train``, ``evaluate``, ``baselines`` (the methods alone), ``transfer``
+(other graphs), ``load_run`` and ``make_config``; the extension points
 ``register_baseline`` (a ``Method`` subclass), ``register_dataset`` (a loader returning ``Arrays``),
 ``register_local_update`` (U-DGD's local network) and ``register_topology`` (a graph generator), filled by plugin
 modules that ``run.plugins`` names. Importing the package imports no torch.
 """
 
-from .api import Run, baselines, evaluate, load_run, make_config, train
+from .api import Run, baselines, evaluate, load_run, make_config, train, transfer
 from .data.arrays import Arrays
 from .errors import InputError, RunFailed
 from .methods.base import Method
@@ -48,4 +48,5 @@ __all__ = [
     "register_local_update",
     "register_topology",
     "train",
+    "transfer",
 ]

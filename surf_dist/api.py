@@ -1,5 +1,5 @@
 """The Python API. The CLI is a thin layer over it: ``surf-dist train`` is ``train``, ``surf-dist evaluate`` is
-``evaluate``, ``surf-dist baselines`` is ``baselines``.
+``evaluate``, ``surf-dist baselines`` is ``baselines``, ``surf-dist transfer`` is ``transfer``.
 
     import surf_dist
 
@@ -164,6 +164,40 @@ def baselines(
         ray_address=ray_address,
     )
     return run_baselines(cfg, None if out is None else Path(out), progress=progress)
+
+
+def transfer(
+    run: str | Path | Run,
+    specs: list[str] | tuple[str, ...],
+    overrides: list[str] | tuple[str, ...] = (),
+    *,
+    out: str | Path | None = None,
+    backend: str | None = None,
+    workers: int | None = None,
+    progress: bool = False,
+) -> dict[str, Any] | None:
+    """A trained run evaluated, not retrained, on each graph of ``specs`` (``topology.spec`` values) beside the
+    methods at equal rounds: the record of ``out/transfer.json`` (default ``RUN/transfer``; also ``transfer.md``
+    and ``transfer.png``), one row per graph. A rerun keeps the graphs already done. None on torchrun ranks
+    other than 0. Every graph is checked before the first is evaluated."""
+    from .analysis.reevaluate import trained_config
+    from .analysis.transfer import transfer as run_transfer
+    from .errors import InputError
+    from .runtime.preflight import prepare_run_dir
+
+    run_dir = run.dir if isinstance(run, Run) else Path(run)
+    problems: list[str] = []
+    for spec in specs:
+        try:
+            trained_config(run_dir, [*overrides, f"topology.spec={spec}"], backend=backend, workers=workers)
+        except InputError as exc:
+            problems += [p for p in exc.problems if p not in problems]
+    if problems:
+        raise InputError(problems)
+    folder = Path(out) if out is not None else run_dir / "transfer"
+    prepare_run_dir(folder)
+    execution = {"backend": backend, "workers": workers}
+    return run_transfer(run_dir, list(specs), list(overrides), folder, progress=progress, **execution)
 
 
 def load_run(run_dir: str | Path) -> Run:

@@ -145,15 +145,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_transfer(args: argparse.Namespace) -> int:
-    from ..runtime.preflight import prepare_run_dir
+    from ..api import transfer
 
-    run, execution = Path(args.run), _execution(args)
-    _check_points([run], [[*args.overrides, f"topology.spec={spec}"] for spec in args.specs], execution)
-    out = Path(args.out) if args.out else run / "transfer"
-    prepare_run_dir(out)
-    from ..analysis.transfer import transfer
-
-    record = transfer(run, args.specs, args.overrides, out, progress=not args.quiet, **execution)
+    execution = _execution(args)
+    _check_points([Path(args.run)], [[*args.overrides, f"topology.spec={spec}"] for spec in args.specs], execution)
+    out = Path(args.out) if args.out else Path(args.run) / "transfer"
+    record = transfer(args.run, args.specs, args.overrides, out=out, progress=not args.quiet, **execution)
     if record is not None:
         print(f"wrote {out / 'transfer.md'}, {out / 'transfer.png'} and {out / 'transfer.json'}")
     return 0
