@@ -32,7 +32,7 @@ from .tracking import _cat
 class FedProxParams:
     step: float = param(3.0, low=0, low_open=True, help="local SGD step (tuned with μ on the star preset)")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
-    mu: float = param(0.01, low=0, grid=(0.001, 0.01, 0.1, 1.0), help="μ, the proximal weight")
+    mu: float = param(0.001, low=0, grid=(0.001, 0.01, 0.1, 1.0), help="μ, the proximal weight")
     batch: int = param(10, low=1, help="B, samples per local step")
 
 
@@ -98,7 +98,7 @@ class FedDynParams:
     step: float = param(10.0, low=0, low_open=True, help="local SGD step (tuned with α on the star preset)")
     local_steps: int = param(5, low=1, help="Q, local steps per round")
     alpha: float = param(
-        0.01, low=0, low_open=True, grid=(0.001, 0.01, 0.1, 1.0), help="α, the dynamic regulariser's weight"
+        0.001, low=0, low_open=True, grid=(0.001, 0.01, 0.1, 1.0), help="α, the dynamic regulariser's weight"
     )
     batch: int = param(10, low=1, help="B, samples per local step")
 
