@@ -43,6 +43,10 @@ def test_the_methods_alone_equal_the_methods_of_a_training_run(tmp_path: Path) -
     assert alone.baselines.keys() == run.eval.baselines.keys() == {"dgd", "gt", "choco", "local"}
     for name, method in alone.baselines.items():
         assert method == run.eval.baselines[name], name
+    # at equal rounds GT sends [x ‖ y] (twice DGD's bytes), CHOCO its compressed differences (fewer)
+    dgd, gt, choco = (alone.baselines[n].agent_bytes for n in ("dgd", "gt", "choco"))
+    assert all(g == 2 * d for g, d in zip(gt, dgd)) and dgd[-1] > 0
+    assert all(c < d for c, d in zip(choco[1:], dgd[1:]))
     written = json.loads((tmp_path / "alone.json").read_text())
     assert written["eval"]["udgd"] is None and written["config"]["eval"]["udgd"] is False
 
