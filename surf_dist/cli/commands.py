@@ -201,11 +201,20 @@ def cmd_sweep_epsilon(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(text: str) -> tuple[str, ...]:
+    """``--only 1,3,4`` as figure names, checked."""
+    items = [c.strip() for c in text.split(",") if c.strip()]
+    bad = [c for c in items if c not in ("1", "2", "3", "4", "5")]
+    if bad or not items:
+        raise InputError([f"--only {text!r}: expected figure numbers 1-5, comma separated, e.g. --only 1,3,4"])
+    return tuple(f"fig{c}" for c in sorted(set(items)))
+
+
 def cmd_paper_figures(args: argparse.Namespace) -> int:
     _lean()
     from ..paper.figures import paper_figures
 
-    paper_figures(Path(args.out), quick=args.quick)
+    paper_figures(Path(args.out), quick=args.quick, reference=args.reference, only=_figures(args.only))
     return 0
 
 

@@ -127,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("paper-figures", help="train the runs and draw the paper's five figures and their tables")
     f.add_argument("--out", required=True, help="folder for fig1.png ... fig5.png, figures.json, tables.md, runs/")
     f.add_argument("--quick", action="store_true", help="a tiny version (digits, 8 agents; what CI runs)")
+    f.add_argument(
+        "--reference",
+        action="store_true",
+        help="every run with the reference code's settings (agent-batch normalisation, W0 std 5, paper inits)",
+    )
+    f.add_argument("--only", default="1,2,3,4,5", help="the figures to make, e.g. 1,3,4 (default all five)")
 
     b = sub.add_parser("tune-baselines", help="choose the baselines' step sizes on meta-validation tasks")
     _config_args(b)

@@ -20,6 +20,7 @@ pipeline, not the paper's numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass
@@ -49,6 +50,13 @@ class Plan:
     epsilons: tuple[float, ...] = PAPER_EPSILONS
     fig5: tuple[str, ...] = ("model.num_layers=5", "data.alpha=0.3")
     star: tuple[str, ...] = ()
+    link_failure_ps: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5)  # Figure 4's second kind of asynchrony
+
+
+# the reference code's settings (docs/method.md): BatchNorm across agents, W₀ with std 5, Uniform(0, 0.1) init of
+# the local networks and the taps; ``paper-figures --reference`` trains every run with them
+REFERENCE = ("model.normalisation=agent-batch", "model.w0_std=5", "model.init=paper", "model.tap_init=paper")
+FIGURES = ("fig1", "fig2", "fig3", "fig4", "fig5")
 
 
 # the paper's star set-up (docs/method.md; the ``star`` preset): a server that only aggregates, K = 1, the
@@ -74,6 +82,7 @@ QUICK = Plan(
     random_spec="random:n=8,p=0.3,symmetrise=or",
     async_counts=(0, 1, 2, 3),
     star=("topology.spec=star:n=9", "model.uploads_per_round=3", *_STAR),
+    link_failure_ps=(0.0, 0.3),
 )
 
 
@@ -153,9 +162,33 @@ def _fig4(sweep: dict[str, Any], surf: Path, standard: Path) -> dict[str, Any]:
     return out
 
 
-def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, Any]:
-    """Train (or reuse) the runs, compute the five figures' numbers, draw them; the ``figures.json`` dict."""
+def _link_failures(ps: tuple[float, ...], surf: Path, standard: Path) -> dict[str, Any]:
+    """Figure 4's second kind of asynchrony: final accuracy ± std when each link fails with probability p in every
+    round of evaluation (``topology.dynamic=link-failure``, the weight renormalised over the surviving links)."""
+    from ..analysis.reevaluate import evaluate_run
+
+    out: dict[str, Any] = {"ps": list(ps)}
+    for key, run in (("surf", surf), ("standard", standard)):
+        accuracy, std = [], []
+        for p in ps:
+            ev = evaluate_run(
+                run, ["topology.dynamic=link-failure", f"topology.link_failure_p={p}", "eval.baselines=[]"]
+            )
+            assert ev is not None and ev.udgd is not None
+            accuracy.append(ev.udgd.accuracy_per_layer[-1])
+            std.append(ev.udgd.accuracy_std_per_layer[-1])
+        out[key], out[f"{key}_std"] = accuracy, std
+    return out
+
+
+def paper_figures(
+    out: Path, *, quick: bool = False, reference: bool = False, only: tuple[str, ...] = FIGURES, progress: bool = True
+) -> dict[str, Any]:
+    """Train (or reuse) the runs, compute the figures ``only`` (default all five), draw them; the ``figures.json``
+    dict. ``reference``: every run with the reference code's settings (``REFERENCE``)."""
     plan = QUICK if quick else FULL
+    if reference:
+        plan = dataclasses.replace(plan, base=(*plan.base, *REFERENCE))
     check_data(load_config(plan.preset, None, list(plan.base)))  # before any run: --out and the data files
     prepare_run_dir(out)
     t0 = time.perf_counter()
@@ -165,33 +198,41 @@ def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> d
         return ensure_run(runs / name, plan.preset, [*plan.base, *overrides], progress=progress)
 
     surf, standard = run("surf"), run("standard", ("train.constrained=false",))
-    figs: dict[str, Any] = {
-        "fig1": {
-            "layers": list(range(len(surf["eval"]["udgd"]["accuracy_per_layer"]))),
-            "surf": _layers(surf),
-            "standard": _layers(standard),
-            "runs": [str(runs / "surf"), str(runs / "standard")],
-        }
+    figs: dict[str, Any] = {}
+    figs["fig1"] = {
+        "layers": list(range(len(surf["eval"]["udgd"]["accuracy_per_layer"]))),
+        "surf": _layers(surf),
+        "standard": _layers(standard),
+        "runs": [str(runs / "surf"), str(runs / "standard")],
     }
-    panels = [_curves(p.key, runs / p.run, run(p.run, p.overrides)) for p in fig2_panels(plan)]
-    figs["fig2"] = {"panels": panels}
-    if progress:
-        print("Figure 3: accuracy vs Dirichlet alpha, trained at 0.7, not retrained")
-    figs["fig3"] = sweep_alpha(runs / "surf", list(plan.alphas), [], progress=progress)
-    if progress:
-        print("Figure 4: final accuracy vs silent agents per layer")
-    sweep = sweep_async([runs / "surf", runs / "standard"], list(plan.async_counts), [])
-    figs["fig4"] = _fig4(sweep, runs / "surf", runs / "standard")
-    if progress:
-        print("Figure 5: accuracy per layer per epsilon (L = 5, alpha = 0.3)")
-    figs["fig5"] = sweep_epsilon(runs / "fig5", plan.preset, [*plan.base, *plan.fig5], plan.epsilons, progress=progress)
+    if "fig2" in only:
+        panels = [_curves(p.key, runs / p.run, run(p.run, p.overrides)) for p in fig2_panels(plan)]
+        figs["fig2"] = {"panels": panels}
+    if "fig3" in only:
+        if progress:
+            print("Figure 3: accuracy vs Dirichlet alpha, trained at 0.7, not retrained")
+        figs["fig3"] = sweep_alpha(runs / "surf", list(plan.alphas), [], progress=progress)
+    if "fig4" in only:
+        if progress:
+            print("Figure 4: final accuracy vs silent agents per layer, and vs the probability that a link fails")
+        sweep = sweep_async([runs / "surf", runs / "standard"], list(plan.async_counts), [])
+        figs["fig4"] = _fig4(sweep, runs / "surf", runs / "standard")
+        figs["fig4"]["links"] = _link_failures(plan.link_failure_ps, runs / "surf", runs / "standard")
+    if "fig5" in only:
+        if progress:
+            print("Figure 5: accuracy per layer per epsilon (L = 5, alpha = 0.3)")
+        fig5_overrides = [*plan.base, *plan.fig5]
+        figs["fig5"] = sweep_epsilon(runs / "fig5", plan.preset, fig5_overrides, plan.epsilons, progress=progress)
+    if "fig1" not in only:
+        del figs["fig1"]
 
     out.mkdir(parents=True, exist_ok=True)
     mark = quick_mark(plan, surf) if quick else None
-    for name in plots.BUILD:
+    for name in figs:
         plots.draw(name, figs[name], out / f"{name}.png", mark=mark)
     result = {
         "quick": quick,
+        "reference": reference,
         "mark": mark,
         "preset": plan.preset,
         "base_overrides": list(plan.base),
@@ -201,5 +242,5 @@ def paper_figures(out: Path, *, quick: bool = False, progress: bool = True) -> d
     write_json_atomic(out / "figures.json", result)
     write_text_atomic(out / "tables.md", tables.markdown(result))
     if progress:
-        print(f"wrote {', '.join(f'{name}.png' for name in plots.BUILD)}, figures.json and tables.md in {out}")
+        print(f"wrote {', '.join(f'{name}.png' for name in figs)}, figures.json and tables.md in {out}")
     return result

@@ -121,7 +121,9 @@ def fig3(d: dict[str, Any]) -> Figure:
 
 def fig4(d: dict[str, Any]) -> Figure:
     """Final accuracy ± std against silent agents per layer; a tick at every count evaluated."""
-    fig, ax = plt.subplots(figsize=(6, 4))
+    links = d.get("links")
+    fig, axes = plt.subplots(1, 2 if links else 1, figsize=(11 if links else 6, 4), squeeze=False)
+    ax = axes[0][0]
     for key in ("surf", "standard"):
         ax.errorbar(
             d["counts"], d[key], yerr=d[f"{key}_std"], fmt="o-", capsize=3, color=_COLOURS[key], label=_label(key)
@@ -130,6 +132,16 @@ def fig4(d: dict[str, Any]) -> Figure:
     ax.set(xlabel="silent agents per layer", ylabel="final meta-test accuracy", title="asynchrony")
     ax.grid(alpha=0.3)
     ax.legend()
+    if links:  # the second kind: links that fail
+        ax = axes[0][1]
+        for key in ("surf", "standard"):
+            ax.errorbar(links["ps"], links[key], yerr=links[f"{key}_std"], fmt="o-", capsize=3,
+                        color=_COLOURS[key], label=_label(key))  # fmt: skip
+        ax.set_xticks(links["ps"], [f"{p:g}" for p in links["ps"]])
+        ax.set(xlabel="probability that a link fails in a round", ylabel="final meta-test accuracy",
+               title="links that fail")  # fmt: skip
+        ax.grid(alpha=0.3)
+        ax.legend()
     return fig
 
 

@@ -129,7 +129,16 @@ def fig4(d: dict[str, Any]) -> list[str]:
     for key, label in (("surf", "SURF"), ("standard", "standard unrolling")):
         rows.append([label, *(f"{a:.3f} ± {s:.3f}" for a, s in zip(d[key], d[f"{key}_std"]))])
         rows.append([f"{label}, paper", *(f"{PAPER_FIG4[key].get(c, '—')}" for c in d["counts"])])
-    return ["## Figure 4: final accuracy vs silent agents per layer", "", *_table(header, rows)]
+    lines = ["## Figure 4: final accuracy vs silent agents per layer", "", *_table(header, rows)]
+    links = d.get("links")
+    if links:
+        link_rows = [
+            [label, *(f"{a:.3f} ± {s:.3f}" for a, s in zip(links[key], links[f"{key}_std"]))]
+            for key, label in (("surf", "SURF"), ("standard", "standard unrolling"))
+        ]
+        lines += ["", "Links that fail (each link, each round, with probability p; weights renormalised):", ""]
+        lines += _table(["p", *(f"{p:g}" for p in links["ps"])], link_rows)
+    return lines
 
 
 def fig5(d: dict[str, Any]) -> list[str]:
@@ -153,6 +162,6 @@ def markdown(result: dict[str, Any]) -> str:
     title = [f"# Paper figures ({'quick, ' if result['quick'] else ''}preset {result['preset']})"]
     if result.get("mark"):
         title += ["", f"> **{result['mark']}**"]
-    parts = [title, fig1(result["fig1"]), fig2(result["fig2"]), fig3(result["fig3"])]
-    parts += [fig4(result["fig4"]), fig5(result["fig5"])]
+    makers = {"fig1": fig1, "fig2": fig2, "fig3": fig3, "fig4": fig4, "fig5": fig5}
+    parts = [title, *(make(result[name]) for name, make in makers.items() if name in result)]
     return "\n\n".join("\n".join(p) for p in parts) + "\n"

@@ -68,3 +68,33 @@ def test_paper_figures_quick_writes_five_figures_and_their_numbers(tmp_path):
     r = subprocess.run(["surf-dist", "paper-figures", "--out", str(out), "--quick"], capture_output=True, text=True)
     assert r.returncode == 0 and "training" not in r.stdout
     assert (out / "runs" / "surf" / "summary.json").stat().st_mtime == mtime
+
+
+@pytest.mark.timeout(600)
+def test_paper_figures_with_the_reference_settings_and_links_that_fail(tmp_path):
+    """Catches ``--reference`` runs that do not use the reference code's settings, ``--only`` drawing other
+    figures, or Figure 4 without its second kind of asynchrony (links that fail)."""
+    out = tmp_path / "ref"
+    command = ["surf-dist", "paper-figures", "--out", str(out), "--quick", "--reference", "--only", "4"]
+    r = subprocess.run(command, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert sorted(p.name for p in out.glob("fig*.png")) == ["fig4.png"]
+    config = json.loads((out / "runs" / "surf" / "config.json").read_text())["model"]
+    assert (config["normalisation"], config["w0_std"], config["init"], config["tap_init"]) == (
+        "agent-batch", 5.0, "paper", "paper",
+    )  # fmt: skip
+    figs = json.loads((out / "figures.json").read_text())
+    assert figs["reference"] is True and set(figs) & {"fig1", "fig2", "fig3", "fig5"} == set()
+    links = figs["fig4"]["links"]
+    assert links["ps"] == [0.0, 0.3] and len(links["surf"]) == len(links["standard"]) == 2
+    # p = 0 is the evaluation without failures: the silent-agent sweep's first point
+    assert links["surf"][0] == figs["fig4"]["surf"][0]
+    fig = plots.figure("fig4", figs["fig4"])
+    assert [ax.get_xlabel() for ax in fig.get_axes()] == [
+        "silent agents per layer", "probability that a link fails in a round",
+    ]  # fmt: skip
+    assert "Links that fail" in (out / "tables.md").read_text()
+    bad = subprocess.run(
+        ["surf-dist", "paper-figures", "--out", str(out), "--only", "6"], capture_output=True, text=True
+    )
+    assert bad.returncode == 2 and "--only" in bad.stderr and "Traceback" not in bad.stderr
