@@ -8,10 +8,11 @@ what the table shows and rewrites the block (``--check``: compare instead, exit 
     python bench/doc_numbers.py fashion              # the Fashion-MNIST table (3 seeds; about 30 minutes)
 
 Groups: ``quick`` = smoke, topology; ``main`` = main-accuracy, star, main-layers, main-async, main-costs,
-main-deadlines; ``fashion``; ``paper`` (``surf-dist paper-figures``, about 45 minutes). Runs go to ``--runs``
+main-deadlines; ``fashion``; ``paper`` (``surf-dist paper-figures``, about 45 minutes); ``transfer`` (the main
+job's optimizer at 100 to 100,000 agents, about 2 hours). Runs go to ``--runs``
 (default ``runs/numbers``) and are reused when finished with the same config, so a second call only redraws;
 a run there of another config (the defaults changed) is trained again. Everything here is deterministic (seeded);
-no timings.
+no timings, except the transfer table's evaluation seconds (kept from the run that measured them).
 """
 
 from __future__ import annotations
@@ -290,6 +291,46 @@ def fashion(runs: Path) -> str:
     return _table(header, rows)
 
 
+# -- transfer ------------------------------------------------------------------------------------------------
+TRANSFER_SIZES = {  # agents: (graphs, evaluation settings): fewer tasks and rounds where a task costs more
+    100: (["kregular:n=100,degree=3", "ring:n=100", "torus:rows=10,cols=10", "small_world:n=100,k=4,p=0.1",
+           "random:n=100,p=0.05"], []),
+    1_000: (["kregular:n=1000,degree=3", "ring:n=1000", "torus:rows=32,cols=32", "small_world:n=1000,k=4,p=0.1",
+             "random:n=1000,p=0.01"], ["data.num_meta_test=5"]),
+    10_000: (["kregular:n=10000,degree=3", "ring:n=10000", "torus:rows=100,cols=100",
+              "small_world:n=10000,k=4,p=0.1", "random:n=10000,p=0.001"], ["data.num_meta_test=2"]),
+    100_000: (["kregular:n=100000,degree=3", "ring:n=100000", "torus:rows=316,cols=316",
+               "small_world:n=100000,k=4,p=0.1", "random:n=100000,p=0.0002"],
+              ["data.num_meta_test=2", "eval.rounds_factor=2"]),
+}  # fmt: skip
+TRANSFER_METHODS = 'eval.baselines=["dgd","dfedavgm"]'
+
+
+def transfer(runs: Path) -> str:
+    """The main job's optimizer (trained at 100 agents on the paper's graph) on five families at 100 to 100,000
+    agents, beside DGD and DFedAvgM at equal rounds (``surf-dist transfer``, one call per size)."""
+    surf, _ = _main_runs(runs)
+    rows = []
+    for size, (specs, sets) in TRANSFER_SIZES.items():
+        record = surf_dist.transfer(surf, specs, [TRANSFER_METHODS, *sets], out=runs / f"transfer-{size}")
+        assert record is not None
+        for row in record["rows"]:
+            u, dgd, dfedavgm = row["udgd"], row["baselines"]["dgd"], row["baselines"]["dfedavgm"]
+            rows.append(
+                [
+                    row["title"],
+                    f"{row['num_agents']:,}",
+                    f"**{u['accuracy']:.3f}**",
+                    f"{dgd['accuracy_at_udgd_rounds']:.3f} / {dgd['accuracy']:.3f} @{dgd['rounds']}",
+                    f"{dfedavgm['accuracy_at_udgd_rounds']:.3f} / {dfedavgm['accuracy']:.3f} @{dfedavgm['rounds']}",
+                    f"{row['wall_s']:.0f}",
+                ]
+            )
+    r = surf.eval.udgd.rounds
+    header = ["graph", "agents", f"U-DGD @{r}", f"DGD @{r} / last", f"DFedAvgM @{r} / last", "evaluation s"]
+    return _table(header, rows)
+
+
 def paper(runs: Path) -> str:
     """``surf-dist paper-figures`` (Fashion-MNIST; about 45 minutes): its tables, beside the paper's numbers."""
     from surf_dist.paper.figures import paper_figures
@@ -311,12 +352,14 @@ TABLES: dict[str, tuple[Path, Callable[[Path], str]]] = {
     "main-deadlines": (ROOT / "docs" / "results.md", main_deadlines),
     "fashion": (ROOT / "docs" / "results.md", fashion),
     "paper": (ROOT / "docs" / "paper.md", paper),
+    "transfer": (ROOT / "README.md", transfer),
 }
 GROUPS = {
     "quick": ["smoke", "topology"],
     "main": ["main-accuracy", "star", "main-layers", "main-async", "main-costs", "main-deadlines"],
     "fashion": ["fashion"],
     "paper": ["paper"],
+    "transfer": ["transfer"],
 }
 
 
