@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+GRAD_CHUNK = 256  # agents a block of ``grad_per_agent`` (its samples in L2 between the two products; no autograd)
+
 
 def model_dim(num_features: int, num_classes: int) -> int:
     """D = (P + 1) * C: a weight matrix plus a bias per class."""
@@ -56,6 +58,19 @@ def grad_per_agent(
     The softmax is written out: torch's kernel is slow over a last dimension of C = 10 classes.
     """
     num_agents, num_samples, _ = x_AMP.shape
+    if num_agents > GRAD_CHUNK and not (torch.is_grad_enabled() and w_AD.requires_grad):
+        # blocks of agents whose samples stay in cache between the two products (the same numbers, bit for bit)
+        return torch.cat(
+            [
+                grad_per_agent(
+                    w_AD[i : i + GRAD_CHUNK],
+                    x_AMP[i : i + GRAD_CHUNK],
+                    y_AM[i : i + GRAD_CHUNK],
+                    None if xt_APM is None else xt_APM[i : i + GRAD_CHUNK],
+                )
+                for i in range(0, num_agents, GRAD_CHUNK)
+            ]
+        )
     z_AMC = logits(w_AD, x_AMP)
     e_AMC = (z_AMC - z_AMC.amax(dim=-1, keepdim=True).detach()).exp()
     p_AMC = e_AMC / e_AMC.sum(dim=-1, keepdim=True)

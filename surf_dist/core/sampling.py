@@ -38,8 +38,10 @@ def batch_indices(
 
 
 def take_batch(x_AMP: torch.Tensor, y_AM: torch.Tensor, idx_AB: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The agents' samples at positions ``idx_AB``: (A × B × P, A × B)."""
-    return (
-        torch.gather(x_AMP, 1, idx_AB[:, :, None].expand(-1, -1, x_AMP.shape[2])),
-        torch.gather(y_AM, 1, idx_AB),
-    )
+    """The agents' samples at positions ``idx_AB``: (A × B × P, A × B). One row gather over the flattened samples
+    (agent a's sample m is row a·M + m): several times faster than ``gather`` along the sample axis."""
+    num_agents, num_samples, num_features = x_AMP.shape
+    offsets_A1 = torch.arange(num_agents, device=idx_AB.device)[:, None] * num_samples
+    flat = (idx_AB + offsets_A1).reshape(-1)
+    x_ABP = x_AMP.reshape(-1, num_features).index_select(0, flat).view(*idx_AB.shape, num_features)
+    return x_ABP, y_AM.reshape(-1).index_select(0, flat).view(idx_AB.shape)
