@@ -32,8 +32,8 @@ PRESETS: dict[str, dict[str, Any]] = {
     # out of meta-training; 30 meta-test tasks from the test split. Tuned on the meta-val tasks only (README,
     # "Reproducing the paper"): U-DGD's steps and dropout by its meta-val accuracy (1,200 steps with dropout
     # 0.2: 0.919; 2,000 or 2,400 steps gave no more; dropout 0.5 / 0: 0.915; lr 3e-3: a worse validation
-    # loss), the best checkpoint of every 200 steps kept; each baseline's step the best of
-    # {0.03, 0.1, 0.3, 1, 3} at 200 rounds (`surf-dist tune-baselines --preset fashion`).
+    # loss), the best checkpoint of every 200 steps kept; each method's step (and constants) the best of
+    # {0.1, 0.3, 1, 3, 10} at 200 rounds (`surf-dist tune-baselines --preset fashion`).
     "fashion": {
         "data": {
             "dataset": "fashion-mnist",
@@ -45,7 +45,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         },
         "model": {"dropout": 0.2},
         "train": {"validate_every": 200},
-        "eval": {"dgd_step": 0.3, "dsgd_step": 0.3, "dfedavgm_step": 0.1},
+        # every method tuned on fashion's meta-val tasks (docs/tuning_fashion.json)
+        "eval": {
+            "dgd_step": 0.3,
+            "dsgd_step": 0.3,
+            "dfedavgm_step": 0.1,
+            "dfedavgm_momentum": 0.5,
+            "gt_step": 1.0,
+            "extra_step": 0.3,
+            "nids_step": 1.0,
+            "choco_step": 1.0,
+            "choco_gamma": 0.3,
+            "pushsum_step": 1.0,
+            "local_step": 10.0,
+            "centralised_step": 3.0,
+        },
     },
     # the paper's scale (docs/method.md): CIFAR-10 ResNet-18 features, 600 tasks; for a GPU
     "paper": {
