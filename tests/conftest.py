@@ -38,3 +38,13 @@ def _torch_state_as_before() -> Iterator[None]:
     dtype = torch.get_default_dtype()
     yield
     assert torch.get_default_dtype() == dtype, f"the test left torch's default dtype at {torch.get_default_dtype()}"
+
+
+@pytest.fixture
+def float64_by_default() -> Iterator[None]:
+    """For tests that compare to 1e-10: float64 for tensors made without a dtype, restored afterwards
+    (``pytestmark = pytest.mark.usefixtures("float64_by_default")``)."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)

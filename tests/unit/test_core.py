@@ -22,14 +22,7 @@ from surf_dist.core.udgd import UDGD, batch_input
 from surf_dist.graph import Graph, as_graph, build_graph, shift_matrix, shift_operator
 from surf_dist.worker.silent import SilentIds
 
-
-@pytest.fixture(autouse=True)
-def float64_by_default():
-    """These tests compare to 1e-10: float64 for tensors made without a dtype, restored afterwards."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_by_default")  # these tests compare to 1e-10
 
 
 def _problem(num_agents=5, num_samples=7, num_features=4, num_classes=3, seed=0):

@@ -31,14 +31,7 @@ from surf_dist.methods.star import (
 from surf_dist.methods.tracking import NIDS, Extra, GradientTracking, TrackingParams
 from surf_dist.worker.exchanges import Exchanges
 
-
-@pytest.fixture(autouse=True)
-def float64_by_default():
-    """These tests compare to 1e-10: float64 for tensors made without a dtype, restored afterwards."""
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
+pytestmark = pytest.mark.usefixtures("float64_by_default")  # these tests compare to 1e-10
 
 
 class _Everybody:
