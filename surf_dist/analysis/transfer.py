@@ -190,7 +190,7 @@ def plot_transfer(record: dict[str, Any], path: Path) -> Any:
         acc_ax.bar(at, [row["baselines"][name]["accuracy_at_udgd_rounds"] for row in rows], width, color=colour,
                    label=f"{label} @{r}")  # fmt: skip
         acc_ax.bar(at + width, [row["baselines"][name]["accuracy"] for row in rows], width, color=colour,
-                   hatch="//", alpha=0.6, label=f"{label} @{row_rounds(rows, name)}")  # fmt: skip
+                   hatch="//", alpha=0.6, label=f"{label} @{_rounds_of(rows, name)}")  # fmt: skip
         cost_ax.bar(x + (1 + i) * 2 * width, [_bytes_to_target(row["baselines"][name]) for row in rows], 2 * width,
                     color=colour, label=label)  # fmt: skip
     titles = [f"{row['title']}" for row in rows]
@@ -211,7 +211,7 @@ def plot_transfer(record: dict[str, Any], path: Path) -> Any:
     return fig
 
 
-def row_rounds(rows: list[dict[str, Any]], name: str) -> int:
+def _rounds_of(rows: list[dict[str, Any]], name: str) -> int:
     return int(rows[0]["baselines"][name]["rounds"])
 
 
