@@ -68,6 +68,17 @@ _STAR = (
     "train.epsilon=0.1",
     f"eval.baselines={json.dumps(PRESETS['star']['eval']['baselines'])}",
 )
+FASHION_STAR = (
+    "eval.fedavg_step=0.3",
+    "eval.fedavg_momentum=0.5",
+    "eval.scaffold_step=0.3",
+    "eval.fedprox_step=1",
+    "eval.fedprox_mu=0.1",
+    "eval.feddyn_step=10",
+    "eval.feddyn_alpha=0.001",
+    "eval.moon_step=1",
+    "eval.moon_mu=1",
+)
 FULL = Plan(
     preset="fashion",
     base=(),
@@ -75,10 +86,7 @@ FULL = Plan(
     async_counts=(0, 2, 4, 6, 8, 10),
     # the star methods tuned on fashion's meta-val tasks over {0.1, 0.3, 1, 3, 10} × their own constants
     # (surf-dist tune-baselines; docs/tuning_fashion_star.json)
-    star=("topology.spec=star:n=100", "model.uploads_per_round=10", *_STAR, *(
-        "eval.fedavg_step=0.3", "eval.fedavg_momentum=0.5", "eval.scaffold_step=0.3", "eval.fedprox_step=1",
-        "eval.fedprox_mu=0.1", "eval.feddyn_step=10", "eval.feddyn_alpha=0.001", "eval.moon_step=1", "eval.moon_mu=1",
-    )),  # fmt: skip
+    star=("topology.spec=star:n=100", "model.uploads_per_round=10", *_STAR, *FASHION_STAR),
 )
 QUICK = Plan(
     preset="smoke",
