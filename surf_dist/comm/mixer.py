@@ -39,7 +39,7 @@ from ..core.protocol import SilentAgents
 from ..graph import Graph, ShiftOperator
 from .ledger import Ledger
 
-ROUND_WIRINGS = 8  # round graphs a worker keeps wired at once (a dynamic network builds the others again)
+ROUND_WIRINGS = 16  # round graphs a worker keeps wired at once (a changing network wires the others again)
 RoundGraphs = Callable[[int, int], tuple[Any, Graph, ShiftOperator]]
 
 
