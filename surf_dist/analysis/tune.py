@@ -68,10 +68,7 @@ def tune_baselines(cfg: Config, grid: tuple[float, ...] = DEFAULT_GRID, *, progr
             )
     if not result["accuracy"] or not all(result["accuracy"].values()):
         return result
-    best = {
-        name: tried[name][max(range(len(rows)), key=lambda i, rows=rows: rows[i][1])]
-        for name, rows in result["accuracy"].items()
-    }
+    best = {name: tried[name][_best_row(rows)] for name, rows in result["accuracy"].items()}
     result["best"] = best
     result["at_edge"] = [name for name, chosen in best.items() if _at_edge(chosen, tried[name])]
     result["settings"] = [f"eval.{name}_{k}={v:g}" for name, chosen in best.items() for k, v in chosen.items()]
@@ -104,3 +101,8 @@ def format_tuning(result: dict[str, Any]) -> str:
     if result["at_edge"]:
         lines.append(f"at the edge of what was tried (widen the grid): {', '.join(result['at_edge'])}")
     return "\n".join(lines)
+
+
+def _best_row(rows: list[list[float]]) -> int:
+    """The index of the row with the best accuracy at the most rounds (its second entry)."""
+    return max(range(len(rows)), key=lambda i: rows[i][1])

@@ -215,6 +215,11 @@ class RunConfig:
     """``cpu`` | ``cuda`` (one GPU per rank from LOCAL_RANK; nccl)."""
     ray_address: str | None = None
     """Join this Ray cluster instead of starting a local one."""
+    node_address: str | None = None
+    """The one address this machine's ranks bind (the gloo pairs) in a torchrun job across machines; unset: the
+    address this machine uses to reach ``MASTER_ADDR`` (loopback for ``torchrun --standalone``). Forked ranks and a
+    local Ray always bind 127.0.0.1; Ray actors on a cluster bind the address Ray reports for their node. Never
+    the wildcard: process groups have no authentication."""
     ray_cpus_per_worker: float = 1.0
     ray_gpus_per_worker: float = 0.0
     threads_per_worker: int = 1

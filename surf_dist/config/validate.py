@@ -17,6 +17,7 @@ from ..errors import InputError
 from ..graph import NORMALISATIONS as GSO
 from ..graph import PLACEMENTS, build_graph, validate_graph
 from ..plugins.params import build, checked_values, range_problem
+from ..runtime.addresses import address_problem
 from .schema import BACKENDS, Config
 
 # -- validation ------------------------------------------------------------------------------------------
@@ -124,6 +125,10 @@ def validate_config(cfg: Config) -> list[str]:
     p.extend(_variant_problems(cfg))
     if r.tensorboard and importlib.util.find_spec("tensorboard") is None:
         p.append("run.tensorboard = true but TensorBoard is not installed (fix: pip install tensorboard)")
+    if r.node_address is not None:
+        bad_address = address_problem(r.node_address, "run.node_address")
+        if bad_address:
+            p.append(bad_address)
     choice("run.backend", r.backend, BACKENDS)
     choice("run.device", r.device, ("cpu", "cuda"))
     if r.backend == "local" and r.workers != 1:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from ..plugins import param, register_baseline
 from .base import Method, State
@@ -45,7 +45,7 @@ class StarMethod(Method):
     senders = ("uploaders", "server")
     computes = "uploaders"
     mixing = "mean"
-    tunable = ("step",)
+    tunable: ClassVar[tuple[str, ...]] = ("step",)
 
     def local_updates(self) -> int:
         return self.params.local_steps

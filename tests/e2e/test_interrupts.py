@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _processes import clean_env, interrupt, metrics_steps, start, train_command, wait_for_checkpoint
+from _processes import clean_env, interrupt, metrics_steps, start, train_command, wait_for_checkpoint, wait_for_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -43,6 +43,10 @@ def test_interrupt_stops_every_worker_and_the_rerun_resumes(
     cmd = train_command(out, *backend_args, *(a for s in [*sets, "run.timeout_s=30"] for a in ("--set", s)))
     proc = start(cmd)
     wait_for_checkpoint(proc, out, min_rows=min_rows, timeout_s=240)
+    for hang in (s.split("=", 1)[1] for s in sets if s.startswith("failures.hang=")):
+        # the hang has fired (its marker written): an interrupt before that would leave the hang to the rerun,
+        # which would then time out and restart (a third attempt; seen on a loaded machine)
+        wait_for_file(proc, out / "failures" / f"hang-{hang}.json", timeout_s=60)
 
     # Execute
     err, seconds = interrupt(proc, signum, whole_group=whole_group)
