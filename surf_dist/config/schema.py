@@ -228,6 +228,10 @@ class RunConfig:
     on every machine; and a worker of one thread slows in proportion when another job shares the cores, where
     several spinning threads slow by far more. On a quiet machine ``run.threads_per_worker=2`` makes the local
     main job about 1.6× faster (with other numbers)."""
+    checkpoint_every_s: float = 60.0
+    """Also write a checkpoint when this many seconds have passed since the last one (0: by step only,
+    ``train.checkpoint_every``), so that an interrupt loses at most about this much work. The coordinator's clock
+    decides; every worker follows (through the rendezvous store, no message between workers)."""
     plugins: tuple[str, ...] = ()
     """Modules (by name) or Python files (by path, relative to where the command runs) that register methods,
     datasets, local networks or graph generators; imported by the coordinator and every worker before the config

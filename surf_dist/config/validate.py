@@ -131,7 +131,7 @@ def validate_config(cfg: Config) -> list[str]:
             p.append(bad_address)
     choice("run.backend", r.backend, BACKENDS)
     choice("run.device", r.device, ("cpu", "cuda"))
-    if r.backend == "local" and r.workers != 1:
+    if r.backend == "local" and r.workers > 1:
         p.append(f"run.workers = {r.workers} with the local backend: use --backend torch or ray for several workers")
     for name, items in (("kill", f.kill), ("hang", f.hang)):
         for item in items:
@@ -143,14 +143,15 @@ def validate_config(cfg: Config) -> list[str]:
                     )
             except ValueError:
                 p.append(f"failures.{name} = {item!r}: expected WORKER@STEP, e.g. 1@5")
-    # the topology last: it needs a valid spec to count agents
+    # the topology last: it needs a valid spec to count agents (and a valid number of workers to place them on:
+    # run.workers < 1 is reported above, not blamed on topology.spec)
     try:
         graph = build_graph(
             cfg.topology.spec, seed=cfg.seed, index=0, allow_disconnected=cfg.topology.allow_disconnected
         )
         validate_graph(
             graph,
-            num_workers=r.workers,
+            num_workers=max(r.workers, 1),
             allow_disconnected=cfg.topology.allow_disconnected,
             source=f"topology.spec {cfg.topology.spec!r}",
         )

@@ -29,7 +29,6 @@ import pickle
 import queue as queue_mod
 import signal
 import socket
-import sys
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -41,6 +40,7 @@ from typing import Any
 from ..errors import InputError, RunFailed, WorkerTimeout
 from ..worker import checkpoint
 from ..worker.metrics import steps_done
+from .console import say
 
 POLL_S = 0.05
 DEATH_GRACE_S = 3.0  # after a worker failed: how long to wait for news of a peer that died first
@@ -130,14 +130,14 @@ def supervise(
             raise InputError(failure.input_problems)
         event = f"{group.worker_name} {failure.worker} {failure.reason}{_at_step(run_dir)}"
         if failure.details:  # a bug: the same error would come back on every restart
-            print(failure.details.rstrip(), file=sys.stderr)
+            say(failure.details.rstrip())
             raise RunFailed(event)
         then = (
             f"restarting every worker from {_restart_from(run_dir)}"
             if attempt < max_restarts
             else "no restarts left (failures.max_restarts)"
         )
-        print(f"surf-dist: {event}; {then}", file=sys.stderr)
+        say(f"surf-dist: {event}; {then}")
     raise RunFailed(f"{what} failed {max_restarts + 1} time(s); see the messages above")
 
 

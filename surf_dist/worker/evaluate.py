@@ -12,13 +12,13 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..core.constraints import descent_slacks
 from ..core.objective import correct_per_agent, loss_per_agent
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
 from ..rundir.summary import EvalResult, MethodResult, UDGDResult
+from ..runtime.console import progress_bar
 from .batch import batch_size, evaluate_methods
 from .exchanges import Exchanges
 from .timing import pass_seconds
@@ -93,13 +93,8 @@ def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalRe
     model.eval()
     phase = _PHASES[e.split]
     num_tasks = cfg.data.num_meta_test if e.split == "meta-test" else cfg.data.num_meta_val
-    bar = tqdm(
-        total=num_tasks,
-        desc=f"evaluate ({e.split})",
-        unit="task",
-        dynamic_ncols=True,
-        mininterval=1.0,
-        disable=not (progress and mixer.is_coordinator),
+    bar = progress_bar(
+        num_tasks, desc=f"evaluate ({e.split})", unit="task", disable=not (progress and mixer.is_coordinator)
     )
     size = batch_size(trainer, num_tasks)
     for first in range(0, num_tasks, size):
