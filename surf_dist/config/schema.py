@@ -168,9 +168,15 @@ class FailureConfig:
     in_eval: bool = True
     """Inject silent agents during evaluation (U-DGD and baselines)."""
     kill: tuple[str, ...] = ()
-    """Real process kills, ``WORKER@STEP``: SIGKILL worker WORKER when it reaches meta-training step STEP."""
+    """Real process kills, ``WORKER@STEP``: SIGKILL worker WORKER when it reaches meta-training step STEP;
+    ``0@STEP:checkpoint``: the coordinator dies inside the checkpoint of step STEP (the previous one set aside, the
+    new one written but not yet renamed into place); ``WORKER@TASK:eval``: inside the final evaluation, at
+    evaluated task TASK."""
     hang: tuple[str, ...] = ()
     """Hung processes, ``WORKER@STEP``: that worker stops answering at that step (tests the timeout)."""
+    stop: tuple[str, ...] = ()
+    """Frozen processes, ``WORKER@STEP``: that worker sends itself SIGSTOP at that step (as a debugger or an
+    overloaded node would freeze it); its peers name it after ``run.timeout_s`` and the run restarts."""
     kill_mtbf_steps: float = 0.0
     """Random kills with this mean number of steps between failures (0: off)."""
     max_restarts: int = 3
@@ -241,7 +247,7 @@ class RunConfig:
     (needs ``pip install tensorboard``)."""
 
 
-EXECUTION_FAILURES = ("kill", "hang", "kill_mtbf_steps", "max_restarts")  # real process failures, not the math
+EXECUTION_FAILURES = ("kill", "hang", "stop", "kill_mtbf_steps", "max_restarts")  # real process failures, not the math
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -89,6 +89,7 @@ def progress_bar(
         desc=desc,
         unit=unit,
         leave=leave,
+        disable=disable,
         file=_Lines(stream),
         ncols=100,
         mininterval=LOG_INTERVAL_S,

@@ -21,6 +21,7 @@ from ..rundir.summary import EvalResult, MethodResult, UDGDResult
 from ..runtime.console import progress_bar
 from .batch import batch_size, evaluate_methods
 from .exchanges import Exchanges
+from .failures import KillInjector
 from .timing import pass_seconds
 from .trainer import Trainer
 
@@ -78,9 +79,11 @@ def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
     return t.mean(dim=0).tolist(), std.tolist()
 
 
-def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalResult:
+def evaluate(
+    trainer: Trainer, model: UDGD, *, progress: bool = False, faults: KillInjector | None = None
+) -> EvalResult:
     """The ``eval`` section of the summary, without its costs (``rundir.costs.with_costs``); the same on every
-    worker."""
+    worker. ``faults``: the run's injected kills (``failures.kill = W@T:eval`` fires at evaluated task T)."""
     cfg, mixer = trainer.cfg, trainer.mixer
     e, f = cfg.eval, cfg.failures
     num_rounds_udgd = cfg.model.num_hops * cfg.model.num_layers
@@ -101,6 +104,8 @@ def evaluate(trainer: Trainer, model: UDGD, *, progress: bool = False) -> EvalRe
         chunk = list(range(first, min(first + size, num_tasks)))
         data, w0s = [], []
         for t in chunk:  # U-DGD one task at a time, layer by layer
+            if faults is not None:
+                faults.maybe_kill_at("eval", mixer.rank, t)
             task = trainer.prepare(e.split, t)
             with mixer.ledger.in_phase("eval/udgd"):
                 lm = layer_metrics(trainer, model, task, t, f.in_eval, phase)

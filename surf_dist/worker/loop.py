@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 from ..config import save_config
@@ -38,10 +39,13 @@ def resume(trainer: Trainer, run_dir: Path | None) -> bool:
     return True
 
 
-def save(trainer: Trainer, run_dir: Path | None) -> None:
+def save(trainer: Trainer, run_dir: Path | None, killer: KillInjector | None = None) -> None:
     state = trainer.state()  # collective: every worker takes part in gathering the ledger
     if trainer.mixer.is_coordinator and run_dir is not None:
-        path = checkpoint.save(state, run_dir)
+        fault = (
+            None if killer is None else partial(killer.maybe_kill_at, "checkpoint", trainer.mixer.rank, trainer.step)
+        )
+        path = checkpoint.save(state, run_dir, before_commit=fault)
         trainer.mixer.ledger.record_physical("checkpoint", 0, 0, 1, path.stat().st_size)  # simulator traffic
 
 
@@ -96,7 +100,7 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
         now = time.perf_counter()
         history.train_s += now - clock
         clock = now
-        save(trainer, run_dir)
+        save(trainer, run_dir, killer)
         if writes is not None:
             metrics_file.write_timing(writes, history.attempts, history.train_s)
         last_saved = time.perf_counter()
