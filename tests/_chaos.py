@@ -59,7 +59,9 @@ def clean_run(sets: list[str], out: Path, *, workers: int = 2) -> dict[str, Any]
     another order, a thousand steps of meta-training amplify 1e-16 to more than that."""
     from surf_dist.runtime.torch_launch import run_torch
 
-    backend = ["run.backend=local", "run.workers=1"] if workers == 1 else ["run.backend=torch", f"run.workers={workers}"]
+    backend = (
+        ["run.backend=local", "run.workers=1"] if workers == 1 else ["run.backend=torch", f"run.workers={workers}"]
+    )
     cfg = load_config("smoke", None, [*sets, *backend])
     summary = run_local(cfg, out, progress=False) if workers == 1 else run_torch(cfg, out, progress=False)
     assert summary is not None

@@ -134,7 +134,8 @@ class GroupMixer(Mixer):
         progress = self._progress()
         known = {r: s for r, s in progress.items() if s is not None}
         behind = sorted(r for r, s in known.items() if s < self.step) if known else []
-        suspects = [r for r in (behind or peers or []) if r != self.rank]
+        others = [r for r in range(self.num_workers) if r != self.rank]  # nothing known: any of them
+        suspects = [r for r in (behind or peers or others) if r != self.rank]
         if known:
             seen = ", ".join(
                 f"worker {r} at step {s}" if s is not None else f"worker {r} unknown" for r, s in progress.items()

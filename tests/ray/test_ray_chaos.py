@@ -17,9 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: _chaos, _runs
-from _chaos import MTBF_STEPS, assert_survived, chaos_sets, clean_run, planned_kills  # noqa: E402
+from _chaos import MTBF_STEPS, assert_survived, chaos_sets, clean_run, planned_kills
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 

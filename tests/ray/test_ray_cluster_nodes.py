@@ -184,7 +184,6 @@ def test_a_lost_raylet_is_survived_once_a_node_returns(tmp_path: Path, cluster_e
     """Catches a driver that gives up when a whole node goes (its raylet and the actor on it SIGKILLed), that does
     not wait for the cluster to have room again, or whose resumed run differs from a run never disturbed."""
     # Prepare: the compose file's head and worker node, and a driver of a run long enough to lose a node in
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from _chaos import assert_survived, chaos_sets, clean_run
 
     port = free_port()
