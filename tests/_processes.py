@@ -50,6 +50,17 @@ def wait_for_checkpoint(proc: subprocess.Popen, out: Path, min_rows: int, timeou
     raise AssertionError(f"no checkpoint and {min_rows} metrics rows in {out} within {timeout_s} s")
 
 
+def wait_for_file(proc: subprocess.Popen, path: Path, timeout_s: float) -> None:
+    """Until ``path`` exists (e.g. a fault's marker: the fault has fired); fails if the run ended first."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, f"the run ended before {path.name} appeared:\n{proc.communicate()[1]}"
+        if path.exists():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} did not appear within {timeout_s} s")
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below ``pid`` (children, their children, ...), from /proc."""
     children: dict[int, list[int]] = {}
@@ -96,3 +107,51 @@ def interrupt(proc: subprocess.Popen, signum: int, *, whole_group: bool, timeout
         os.kill(p, signal.SIGKILL)
     assert not left, f"processes still running {timeout_s} s after the signal: {left}"
     return err, time.monotonic() - t0
+
+
+def listeners(pids: set[int]) -> set[tuple[str, int, int]]:
+    """Every TCP socket in LISTEN state that one of ``pids`` holds, as (address, port, pid), from /proc (no
+    psutil or ss needed): the sockets of /proc/net/tcp{,6} matched with the processes' file descriptors."""
+    import ipaddress
+
+    listening: dict[int, tuple[str, int]] = {}  # socket inode -> (address, port)
+    for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] != "0A":  # TCP_LISTEN
+                continue
+            hex_addr, hex_port = fields[1].split(":")
+            raw = bytes.fromhex(hex_addr)
+            # the kernel prints each 32-bit word in host (little-endian) order
+            packed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
+            ip = ipaddress.ip_address(packed) if width == 8 else ipaddress.IPv6Address(packed)
+            listening[int(fields[9])] = (str(ip), int(hex_port, 16))
+    found = set()
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue  # gone meanwhile
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                inode = int(target[8:-1])
+                if inode in listening:
+                    found.add((*listening[inode], pid))
+    return found
+
+
+def is_loopback(address: str) -> bool:
+    """127.0.0.0/8, ::1, or an IPv4-mapped loopback address (``::ffff:127.0.0.1``, Ray's dual-stack sockets)."""
+    import ipaddress
+
+    ip = ipaddress.ip_address(address)
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return ip.is_loopback or (mapped is not None and mapped.is_loopback)

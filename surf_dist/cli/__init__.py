@@ -45,16 +45,26 @@ def _where_train_stopped(out: Path) -> str:
     )
 
 
+def _end_line() -> None:
+    """Finish a line a progress bar left open (a forked rank killed while drawing), so our line stands alone;
+    nothing to do when no bar was ever shown (and no torch or tqdm is imported for bad input)."""
+    console = sys.modules.get("surf_dist.runtime.console")
+    if console is not None:
+        console.end_line()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with interrupts_raise():
             return COMMANDS[args.command](args)
     except InputError as exc:
+        _end_line()
         n = len(exc.problems)
         print(f"{_who(args.command)}: bad input ({n} problem{'s' if n != 1 else ''}):\n{exc}", file=sys.stderr)
         return 2
     except (RunFailed, WorkerTimeout) as exc:  # already explained: one line, no traceback
+        _end_line()
         print(f"{_who(args.command)}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt as exc:  # SIGINT or SIGTERM: every worker has been stopped on the way here
@@ -62,9 +72,11 @@ def main(argv: list[str] | None = None) -> int:
         # under torchrun SIGTERM is how the agent stops the ranks for a restart: not the user's interrupt
         if not under_torchrun() or (os.environ.get("RANK") == "0" and code == 128 + signal.SIGINT):
             where = _where_train_stopped(Path(args.out)) if args.command == "train" else ""
+            _end_line()
             print(f"surf-dist {args.command}: interrupted {where}".rstrip(), file=sys.stderr)
         return code
     except Exception:
+        _end_line()
         traceback.print_exc()
         return 1
 

@@ -86,6 +86,33 @@ class GroupMixer(Mixer):
         if self.store is not None:
             self.store.set(f"surf/progress/{self.rank}", str(step))
 
+    def post_flag(self, name: str, step: int, value: bool) -> None:
+        """The coordinator writes ``surf/flag/NAME/STEP`` to the store before the step's collectives; a worker
+        reads it once it has passed one of them with the coordinator, so the key is there. Keys of two steps
+        back are deleted (every worker read them before the coordinator could start this step)."""
+        if self.store is None:
+            super().post_flag(name, step, value)
+            return
+        if self.is_coordinator:
+            store = self.store
+            self._run("store (flag)", [0], lambda: store.set(f"surf/flag/{name}/{step}", "1" if value else "0"))
+            self._flags[(name, step)] = value
+            if step >= 2:
+                try:
+                    store.delete_key(f"surf/flag/{name}/{step - 2}")
+                except Exception:  # a store without deletion: the keys stay (a few bytes a step)
+                    pass
+
+    def read_flag(self, name: str, step: int) -> bool:
+        if self.store is None:
+            if self.num_workers == 1:
+                return super().read_flag(name, step)
+            return bool(self.broadcast_object(super().read_flag(name, step)))
+        if self.is_coordinator:
+            return self._flags.pop((name, step), False)
+        store = self.store
+        return self._run("store (flag)", [0], lambda: store.get(f"surf/flag/{name}/{step}")) == b"1"
+
     def _progress(self) -> dict[int, int | None]:
         """Each worker's last heartbeat (None: unknown). Probed after a failure, when the store itself may be
         gone with the worker that hosted it: the first call that fails ends the probe, and c10d's stack dumps
@@ -107,7 +134,8 @@ class GroupMixer(Mixer):
         progress = self._progress()
         known = {r: s for r, s in progress.items() if s is not None}
         behind = sorted(r for r, s in known.items() if s < self.step) if known else []
-        suspects = [r for r in (behind or peers or []) if r != self.rank]
+        others = [r for r in range(self.num_workers) if r != self.rank]  # nothing known: any of them
+        suspects = [r for r in (behind or peers or others) if r != self.rank]
         if known:
             seen = ", ".join(
                 f"worker {r} at step {s}" if s is not None else f"worker {r} unknown" for r, s in progress.items()

@@ -91,6 +91,7 @@ class Mixer(ABC):
         self._round_wirings: dict[Any, Wiring] = {}
         # live masks per silent set (a set is asked once per group of rows, whatever the number of rounds)
         self._live: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+        self._flags: dict[tuple[str, int], bool] = {}  # the coordinator's posted decisions (post_flag)
 
     def _host(self, agents: np.ndarray) -> None:
         self.agents = np.asarray(agents, dtype=np.int64)
@@ -305,6 +306,17 @@ class Mixer(ABC):
 
     def heartbeat(self, step: int) -> None:
         """Tell the others this worker reached ``step`` (used to name a hung worker; no-op here)."""
+
+    def post_flag(self, name: str, step: int, value: bool) -> None:
+        """The coordinator's decision ``value`` about ``step`` (one only it can make, e.g. by its clock), posted
+        before the step's first collective; every worker reads it after the step (``read_flag``). No message
+        between the workers: a process group passes it through its rendezvous store."""
+        if self.is_coordinator:
+            self._flags[(name, step)] = value
+
+    def read_flag(self, name: str, step: int) -> bool:
+        """The coordinator's ``post_flag(name, step, ...)``, on every worker."""
+        return self._flags.pop((name, step), False)
 
     def barrier(self) -> None:
         """Wait for every worker (no-op with one worker)."""

@@ -181,9 +181,15 @@ class FailureConfig:
     in_eval: bool = True
     """Inject silent agents during evaluation (U-DGD and baselines)."""
     kill: tuple[str, ...] = ()
-    """Real process kills, ``WORKER@STEP``: SIGKILL worker WORKER when it reaches meta-training step STEP."""
+    """Real process kills, ``WORKER@STEP``: SIGKILL worker WORKER when it reaches meta-training step STEP;
+    ``0@STEP:checkpoint``: the coordinator dies inside the checkpoint of step STEP (the previous one set aside, the
+    new one written but not yet renamed into place); ``WORKER@TASK:eval``: inside the final evaluation, at
+    evaluated task TASK."""
     hang: tuple[str, ...] = ()
     """Hung processes, ``WORKER@STEP``: that worker stops answering at that step (tests the timeout)."""
+    stop: tuple[str, ...] = ()
+    """Frozen processes, ``WORKER@STEP``: that worker sends itself SIGSTOP at that step (as a debugger or an
+    overloaded node would freeze it); its peers name it after ``run.timeout_s`` and the run restarts."""
     kill_mtbf_steps: float = 0.0
     """Random kills with this mean number of steps between failures (0: off)."""
     max_restarts: int = 3
@@ -228,6 +234,11 @@ class RunConfig:
     """``cpu`` | ``cuda`` (one GPU per rank from LOCAL_RANK; nccl)."""
     ray_address: str | None = None
     """Join this Ray cluster instead of starting a local one."""
+    node_address: str | None = None
+    """The one address this machine's ranks bind (the gloo pairs) in a torchrun job across machines; unset: the
+    address this machine uses to reach ``MASTER_ADDR`` (loopback for ``torchrun --standalone``). Forked ranks and a
+    local Ray always bind 127.0.0.1; Ray actors on a cluster bind the address Ray reports for their node. Never
+    the wildcard: process groups have no authentication."""
     ray_cpus_per_worker: float = 1.0
     ray_gpus_per_worker: float = 0.0
     threads_per_worker: int = 1
@@ -236,6 +247,10 @@ class RunConfig:
     on every machine; and a worker of one thread slows in proportion when another job shares the cores, where
     several spinning threads slow by far more. On a quiet machine ``run.threads_per_worker=2`` makes the local
     main job about 1.6× faster (with other numbers)."""
+    checkpoint_every_s: float = 60.0
+    """Also write a checkpoint when this many seconds have passed since the last one (0: by step only,
+    ``train.checkpoint_every``), so that an interrupt loses at most about this much work. The coordinator's clock
+    decides; every worker follows (through the rendezvous store, no message between workers)."""
     plugins: tuple[str, ...] = ()
     """Modules (by name) or Python files (by path, relative to where the command runs) that register methods,
     datasets, local networks or graph generators; imported by the coordinator and every worker before the config
@@ -245,7 +260,7 @@ class RunConfig:
     (needs ``pip install tensorboard``)."""
 
 
-EXECUTION_FAILURES = ("kill", "hang", "kill_mtbf_steps", "max_restarts")  # real process failures, not the math
+EXECUTION_FAILURES = ("kill", "hang", "stop", "kill_mtbf_steps", "max_restarts")  # real process failures, not the math
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -143,7 +143,8 @@ def random(
     raise InputError(
         [
             f"no connected graph in {NUM_RANDOM_DRAWS} draws with p={p}: raise p (connectivity needs p above about "
-            f"ln(n)/n = {math.log(n) / n:.3g}, half that with symmetrise=or)"
+            f"ln(n)/n = {math.log(n) / n:.3g}, half that with symmetrise=or), or set topology.allow_disconnected=true "
+            "to run on a disconnected graph (DGD cannot reach consensus on it)"
         ]
     )
 

@@ -31,7 +31,7 @@ from .preflight import (
 )
 from .ray_driver import run_ray
 from .supervisor import ForkedGroup, supervise
-from .torch_launch import run_torch
+from .torch_launch import run_torch, warm_before_fork
 
 
 def run_local(cfg: Config, out: Path | None, progress: bool = True, job: Job | None = None) -> Any:
@@ -87,11 +87,12 @@ def run_job(cfg: Config, job: Job, *, progress: bool = True) -> Any:
 
 def _run(cfg: Config, out: Path, progress: bool) -> dict[str, Any] | None:
     backend = cfg.run.backend
-    kills = bool(cfg.failures.kill or cfg.failures.kill_mtbf_steps)
+    kills = bool(cfg.failures.kill or cfg.failures.kill_mtbf_steps or cfg.failures.stop)
     if backend == "local":
         if not kills:
             return run_local(cfg, out, progress)
         target = partial(_run_local_child, cfg=cfg, out=out, progress=progress)
+        warm_before_fork(cfg)
         supervise(
             lambda attempt: ForkedGroup(target, 1, worker_name="worker process"),
             max_restarts=cfg.failures.max_restarts,

@@ -19,12 +19,14 @@ restarts (``runtime.supervisor``). An interrupt of the driver kills every actor 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from ..errors import InputError, RunFailed, WorkerTimeout
 from ..plugins import load_plugins, plugin_sources
 from ..rundir.outputs import table
 from ..worker.jobs import Job, TrainJob
+from . import addresses
 from .interrupts import keep_handlers
 from .supervisor import Failure, Group, Outcome, supervise
 from .torch_launch import init_process_group, torch_worker, worker_problem
@@ -62,6 +65,8 @@ def _import_ray() -> Any:
 class RayWorker:
     """One worker in its own process (a Ray actor): joins the process group and runs ``torch_worker``."""
 
+    _listener: socket.socket | None = None  # actor 0: the store's server socket, from address() to run()
+
     def ready(self) -> str:
         """The node this actor runs on (returns once the actor is placed and its process is up)."""
         import ray  # Ray is optional: only the Ray backend imports it
@@ -69,13 +74,13 @@ class RayWorker:
         return ray.util.get_node_ip_address()
 
     def address(self) -> tuple[str, int]:
-        """This node's IP and a port free on it: the process group's rendezvous (actor 0 only)."""
+        """This node's address (as Ray reports it: loopback for a local Ray) and a port bound there and kept
+        open by this actor: the process group's rendezvous (actor 0 only; its store serves on that socket)."""
         import ray  # Ray is optional: only the Ray backend imports it
 
-        with socket.socket() as s:
-            s.bind(("", 0))
-            port = int(s.getsockname()[1])
-        return ray.util.get_node_ip_address(), port
+        ip = ray.util.get_node_ip_address()
+        self._listener = addresses.listening_socket(ip)
+        return ip, int(self._listener.getsockname()[1])
 
     def run(
         self,
@@ -89,6 +94,8 @@ class RayWorker:
         plugin_sources: dict[str, str],
     ) -> Any:
         """``job`` as rank ``rank``; the coordinator (rank 0) returns its result."""
+        import ray  # Ray is optional: only the Ray backend imports it
+
         if cwd is not None and os.path.isdir(cwd):
             os.chdir(cwd)  # relative paths in the config (graph files, traces, data roots) mean the driver's
         problems = load_plugins(cfg.run.plugins, sources=plugin_sources)  # before anything reads a registry
@@ -96,7 +103,16 @@ class RayWorker:
             raise InputError(problems)
         torch.set_num_threads(cfg.run.threads_per_worker or 1)  # Ray packs actors onto cores: one thread each
         problem = worker_problem(cfg)  # bad data ends every actor here, before its peers wait for it
-        init_process_group(cfg.run, rank=rank, world_size=world_size, init_method=init_method)
+        listener = getattr(self, "_listener", None)  # actor 0's, bound in address()
+        self._listener = None
+        init_process_group(
+            cfg.run,
+            rank=rank,
+            world_size=world_size,
+            init_method=init_method,
+            listen_fd=None if listener is None else listener.detach(),
+            bind_address=ray.util.get_node_ip_address(),
+        )
         result = torch_worker(
             cfg, None if out is None else Path(out), progress=False, backend_name="ray", problem=problem, job=job
         )
@@ -131,8 +147,15 @@ def _connect(ray: Any, cfg: Config) -> bool:
             # Ray turns token authentication on for every new local cluster and warns about it each time; the
             # default is kept, the warning dropped (it is not about this run)
             logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_NOT_TOKEN_DEFAULT)
-            # "local": never join a cluster that happens to run on this machine
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, **quiet)
+            # "local": never join a cluster that happens to run on this machine; on loopback only
+            with _loopback_ray(ray):
+                ray.init(
+                    address="local",
+                    num_cpus=num_cpus,
+                    include_dashboard=False,
+                    _node_ip_address=addresses.LOOPBACK,
+                    **quiet,
+                )
     except Exception as exc:
         where = f"the Ray cluster at {address!r}" if address else "a local Ray instance"
         fix = (
@@ -147,6 +170,30 @@ def _connect(ray: Any, cfg: Config) -> bool:
         )
         raise RayBackendError(f"could not connect to {where}: {type(exc).__name__}: {exc}\n{fix}") from exc
     return True
+
+
+@contextlib.contextmanager
+def _loopback_ray(ray: Any) -> Iterator[None]:
+    """A local Ray started inside the block listens on loopback only: its GCS, raylet, object manager, agents and
+    workers bind the node address, and on Linux Ray turns 127.0.0.1 into the first network interface's address
+    (``services.resolve_ip_for_localhost``) and binds every interface, unless clusters are off
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``, the default on macOS and Windows). The variable is read when Ray is
+    imported, so the driver's copy is set as well; the daemons inherit the environment."""
+    constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
+    name = getattr(constants, "ENABLE_RAY_CLUSTERS_ENV_VAR", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
+    saved, saved_env = getattr(constants, "ENABLE_RAY_CLUSTER", None), os.environ.get(name)
+    os.environ[name] = "0"
+    if saved is not None:
+        constants.ENABLE_RAY_CLUSTER = False  # type: ignore[union-attr]
+    try:
+        yield
+    finally:
+        if saved is not None:
+            constants.ENABLE_RAY_CLUSTER = saved  # type: ignore[union-attr]
+        if saved_env is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved_env
 
 
 def _probe(address: str, timeout_s: float = 10.0) -> None:

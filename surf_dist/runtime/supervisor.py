@@ -29,11 +29,10 @@ import pickle
 import queue as queue_mod
 import signal
 import socket
-import sys
 import time
 import traceback
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from typing import Any
 from ..errors import InputError, RunFailed, WorkerTimeout
 from ..worker import checkpoint
 from ..worker.metrics import steps_done
+from .console import say
 
 POLL_S = 0.05
 DEATH_GRACE_S = 3.0  # after a worker failed: how long to wait for news of a peer that died first
@@ -130,14 +130,14 @@ def supervise(
             raise InputError(failure.input_problems)
         event = f"{group.worker_name} {failure.worker} {failure.reason}{_at_step(run_dir)}"
         if failure.details:  # a bug: the same error would come back on every restart
-            print(failure.details.rstrip(), file=sys.stderr)
+            say(failure.details.rstrip())
             raise RunFailed(event)
         then = (
             f"restarting every worker from {_restart_from(run_dir)}"
             if attempt < max_restarts
             else "no restarts left (failures.max_restarts)"
         )
-        print(f"surf-dist: {event}; {then}", file=sys.stderr)
+        say(f"surf-dist: {event}; {then}")
     raise RunFailed(f"{what} failed {max_restarts + 1} time(s); see the messages above")
 
 
@@ -190,7 +190,9 @@ def _child(rank: int, target: Callable[[int], Any], results: Any) -> None:
 class ForkedGroup(Group):
     """``num_workers`` forked processes, worker r running ``target(r)``; each returns a picklable result.
 
-    ``deadline_s``: a worker still running after that long is a failure (tests and benchmarks)."""
+    ``deadline_s``: a worker still running after that long is a failure (tests and benchmarks). ``inherited``:
+    sockets the workers inherit (the rendezvous store's, bound here); this process closes its copies once every
+    worker has started."""
 
     def __init__(
         self,
@@ -199,9 +201,11 @@ class ForkedGroup(Group):
         *,
         deadline_s: float | None = None,
         worker_name: str = "rank",
+        inherited: Sequence[socket.socket] = (),
     ) -> None:
         self.target, self.num_workers, self.deadline_s = target, num_workers, deadline_s
         self.worker_name = worker_name
+        self.inherited = list(inherited)
         self._ctx = mp.get_context("fork")
         self._results: Any = None
         self._procs: list[Any] = []
@@ -212,8 +216,16 @@ class ForkedGroup(Group):
             self._ctx.Process(target=_child, args=(r, self.target, self._results), daemon=True)
             for r in range(self.num_workers)
         ]
-        for p in self._procs:
-            p.start()
+        try:
+            for p in self._procs:
+                p.start()
+        finally:
+            self._close_inherited()
+
+    def _close_inherited(self) -> None:
+        for s in self.inherited:
+            s.close()
+        self.inherited = []
 
     def _report(self, item: tuple) -> tuple[int, Any, Failure | None]:
         rank, status, value = item[0], item[1], item[2]
@@ -277,6 +289,7 @@ class ForkedGroup(Group):
         return failure
 
     def stop(self) -> None:
+        self._close_inherited()
         started = [p for p in self._procs if p.pid is not None]  # an interrupt may land between two starts
         for p in started:
             if p.exitcode is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +23,18 @@ NAME, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
 REQUIRED = ("step", "model", "optimizer", "duals", "history", "config")
 
 
-def save(state: dict[str, Any], run_dir: str | Path) -> Path:
-    """Write ``state`` atomically; the last good checkpoint survives a crash at any point."""
+def save(state: dict[str, Any], run_dir: str | Path, *, before_commit: Callable[[], None] | None = None) -> Path:
+    """Write ``state`` atomically; the last good checkpoint survives a crash at any point. ``before_commit``: called
+    at the most fragile moment (the previous checkpoint set aside, the new one written, not yet renamed into place),
+    where ``failures.kill = 0@S:checkpoint`` kills the coordinator."""
     run_dir = Path(run_dir)
     final, previous, tmp = run_dir / NAME, run_dir / PREVIOUS, run_dir / f".{NAME}.new"
     with critical():  # an interrupt waits for the new checkpoint to commit
         torch_save_atomic(tmp, state)
         if final.exists():
             os.replace(final, previous)  # from here until the next rename, previous is the last good one
+        if before_commit is not None:
+            before_commit()
         os.replace(tmp, final)
         fsync_dir(run_dir)
     return final

@@ -12,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from ..config import Config
 from ..core.constraints import descent_slacks
@@ -20,8 +19,10 @@ from ..core.objective import correct_per_agent, loss_per_agent
 from ..core.udgd import UDGD
 from ..data.tasks import TaskData
 from ..rundir.summary import EvalResult, MethodResult, UDGDResult
+from ..runtime.console import progress_bar
 from .batch import batch_size, evaluate_method
 from .exchanges import Exchanges
+from .failures import KillInjector
 from .timing import pass_seconds
 from .trainer import Trainer
 
@@ -79,9 +80,12 @@ def _mean_std(rows: list[list[float]]) -> tuple[list[float], list[float]]:
     return t.mean(dim=0).tolist(), std.tolist()
 
 
-def evaluate(trainer: Trainer, model: UDGD | None, *, progress: bool = False) -> EvalResult:
+def evaluate(
+    trainer: Trainer, model: UDGD | None, *, progress: bool = False, faults: KillInjector | None = None
+) -> EvalResult:
     """The ``eval`` section of the summary, without its costs (``rundir.costs.with_costs``); the same on every
-    worker. With ``eval.udgd = false`` the methods alone (``model`` unused; the section's ``udgd`` is None)."""
+    worker. With ``eval.udgd = false`` the methods alone (``model`` unused; the section's ``udgd`` is None).
+    ``faults``: the run's injected kills (``failures.kill = W@T:eval`` fires at evaluated task T)."""
     cfg, mixer = trainer.cfg, trainer.mixer
     e, f = cfg.eval, cfg.failures
     num_rounds_udgd = cfg.model.num_hops * cfg.model.num_layers
@@ -96,12 +100,10 @@ def evaluate(trainer: Trainer, model: UDGD | None, *, progress: bool = False) ->
     phase = _PHASES[e.split]
     num_tasks = cfg.data.num_meta_test if e.split == "meta-test" else cfg.data.num_meta_val
     methods = list(e.baselines)
-    bar = tqdm(  # a unit: U-DGD on one task, or one method on one task
-        total=num_tasks * (int(e.udgd) + len(methods)),
+    bar = progress_bar(  # a unit: U-DGD on one task, or one method on one task
+        num_tasks * (int(e.udgd) + len(methods)),
         desc=f"evaluate ({e.split}: {num_tasks} tasks × {int(e.udgd) + len(methods)} methods)",
         unit="run",
-        dynamic_ncols=True,
-        mininterval=1.0,
         disable=not (progress and mixer.is_coordinator),
     )
     size = batch_size(trainer, num_tasks)
@@ -109,6 +111,8 @@ def evaluate(trainer: Trainer, model: UDGD | None, *, progress: bool = False) ->
         chunk = list(range(first, min(first + size, num_tasks)))
         data, w0s = [], []
         for t in chunk:  # U-DGD one task at a time, layer by layer
+            if faults is not None:
+                faults.maybe_kill_at("eval", mixer.rank, t)
             task = trainer.prepare(e.split, t)
             data.append(task)
             if not e.udgd:  # the methods alone, from the W₀ U-DGD would have started from

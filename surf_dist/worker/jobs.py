@@ -25,7 +25,7 @@ from ..rundir.costs import with_costs
 from ..rundir.outputs import comm_section, plot, table
 from ..rundir.summary import EvalResult, Summary, TrainResult
 from .evaluate import evaluate
-from .failures import kills_fired
+from .failures import KillInjector, kills_fired
 from .loop import fit
 from .problem import Problem
 from .trainer import History, Trainer
@@ -50,7 +50,8 @@ class TrainJob:
         trainer = Trainer(cfg, mixer, problem)
         history = fit(trainer, run_dir, progress=progress)
         t0 = time.perf_counter()
-        ev = evaluate(trainer, trainer.eval_model(), progress=progress)
+        faults = KillInjector(cfg.failures, seed=cfg.seed, num_workers=mixer.num_workers, run_dir=run_dir)
+        ev = evaluate(trainer, trainer.eval_model(), progress=progress, faults=faults)
         eval_s = time.perf_counter() - t0
         ledger = mixer.merged_ledger()
         if not mixer.is_coordinator:

@@ -10,13 +10,14 @@ the next attempt drops their rows.
 
 from __future__ import annotations
 
+import math
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-from tqdm import tqdm
-
 from ..config import save_config
+from ..runtime.console import Bar, progress_bar
 from . import checkpoint
 from . import metrics as metrics_file
 from .failures import KillInjector
@@ -38,25 +39,34 @@ def resume(trainer: Trainer, run_dir: Path | None) -> bool:
     return True
 
 
-def save(trainer: Trainer, run_dir: Path | None) -> None:
+def save(trainer: Trainer, run_dir: Path | None, killer: KillInjector | None = None) -> None:
     state = trainer.state()  # collective: every worker takes part in gathering the ledger
     if trainer.mixer.is_coordinator and run_dir is not None:
-        path = checkpoint.save(state, run_dir)
+        fault = (
+            None if killer is None else partial(killer.maybe_kill_at, "checkpoint", trainer.mixer.rank, trainer.step)
+        )
+        path = checkpoint.save(state, run_dir, before_commit=fault)
         trainer.mixer.ledger.record_physical("checkpoint", 0, 0, 1, path.stat().st_size)  # simulator traffic
 
 
-def _progress_bar(trainer: Trainer, resumed: bool) -> tqdm:
-    bar = tqdm(
-        total=trainer.num_steps,
-        initial=trainer.step,
-        desc="meta-train",
-        unit="step",
-        dynamic_ncols=True,
-        mininterval=1.0,
-    )
+def _progress_bar(trainer: Trainer, resumed: bool) -> Bar:
+    bar = progress_bar(trainer.num_steps, initial=trainer.step, desc="meta-train", unit="step")
     if resumed:
         bar.write(f"resumed from step {trainer.step}")
     return bar
+
+
+def _postfix(row: dict, best_val_loss: float) -> dict[str, object]:
+    """What the bar shows after a step: the Lagrangian, the loss, the violated constraints and, once there is
+    one, the best validation loss (none while no meta-val task has been seen: ``inf`` says nothing)."""
+    shown: dict[str, object] = {
+        "lag": f"{row['lagrangian']:.3f}",
+        "loss": f"{row['loss']:.3f}",
+        "viol": int(sum(s > 0 for s in row["slacks"])),
+    }
+    if math.isfinite(best_val_loss):
+        shown["val"] = f"{best_val_loss:.3f}"
+    return shown
 
 
 def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> History:
@@ -83,22 +93,29 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
     board = TensorBoardLog(writes, trainer.step) if (writes is not None and cfg.run.tensorboard) else None
     bar = _progress_bar(trainer, resumed) if (progress and coordinator) else None
     val_every = cfg.train.validate_every or cfg.data.num_meta_train
-    clock = time.perf_counter()
+    clock = last_saved = time.perf_counter()
 
     def checkpoint_now() -> None:
-        nonlocal clock
+        nonlocal clock, last_saved
         now = time.perf_counter()
         history.train_s += now - clock
         clock = now
-        save(trainer, run_dir)
+        save(trainer, run_dir, killer)
         if writes is not None:
             metrics_file.write_timing(writes, history.attempts, history.train_s)
+        last_saved = time.perf_counter()
+
+    def due_by_time() -> bool:
+        every_s = cfg.run.checkpoint_every_s
+        return run_dir is not None and every_s > 0 and time.perf_counter() - last_saved >= every_s
 
     saved = False
     try:
         while trainer.step < trainer.num_steps:
-            mixer.heartbeat(trainer.step)
-            killer.maybe_kill(mixer.rank, trainer.step)
+            step = trainer.step
+            mixer.heartbeat(step)
+            killer.maybe_kill(mixer.rank, step)
+            mixer.post_flag("checkpoint", step, coordinator and due_by_time())  # the coordinator's clock decides
             row = trainer.train_step()
             if trainer.step % val_every == 0 or trainer.step == trainer.num_steps:
                 row["val_loss"] = trainer.validate_and_keep_best()
@@ -108,13 +125,10 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
                 board.append(row)
             if bar is not None:
                 bar.update(1)
-                bar.set_postfix(
-                    lag=f"{row['lagrangian']:.3f}",
-                    loss=f"{row['loss']:.3f}",
-                    viol=int(sum(s > 0 for s in row["slacks"])),
-                    val=f"{trainer.history.best_val_loss:.3f}",
-                )
-            if trainer.step % cfg.train.checkpoint_every == 0 or "val_loss" in row or trainer.step == trainer.num_steps:
+                bar.set_postfix(_postfix(row, trainer.history.best_val_loss), refresh=False)
+            by_time = mixer.read_flag("checkpoint", step)
+            by_step = trainer.step % cfg.train.checkpoint_every == 0 or "val_loss" in row
+            if by_step or by_time or trainer.step == trainer.num_steps:
                 checkpoint_now()
                 saved = True
         if not saved:  # a rerun of a finished run: its attempt still counts

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from _processes import clean_env, interrupt, metrics_steps, start, train_command, wait_for_checkpoint
+from _processes import clean_env, interrupt, metrics_steps, start, train_command, wait_for_checkpoint, wait_for_file
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -43,6 +43,10 @@ def test_interrupt_stops_every_worker_and_the_rerun_resumes(
     cmd = train_command(out, *backend_args, *(a for s in [*sets, "run.timeout_s=30"] for a in ("--set", s)))
     proc = start(cmd)
     wait_for_checkpoint(proc, out, min_rows=min_rows, timeout_s=240)
+    for hang in (s.split("=", 1)[1] for s in sets if s.startswith("failures.hang=")):
+        # the hang has fired (its marker written): an interrupt before that would leave the hang to the rerun,
+        # which would then time out and restart (a third attempt; seen on a loaded machine)
+        wait_for_file(proc, out / "failures" / f"hang-{hang}.json", timeout_s=60)
 
     # Execute
     err, seconds = interrupt(proc, signum, whole_group=whole_group)
@@ -61,3 +65,38 @@ def test_interrupt_stops_every_worker_and_the_rerun_resumes(
     summary = json.loads((out / "summary.json").read_text())
     assert metrics_steps(out) == list(range(len(summary["train"]["loss_per_step"])))
     assert summary["timing"]["attempts"] == 2
+
+
+BY_TIME = ["train.epochs=30", "train.checkpoint_every=100000", "train.validate_every=100000"]
+
+
+@pytest.mark.timeout(400)
+@pytest.mark.parametrize("backend_args", [[], ["--backend", "torch", "--workers", "2"]], ids=["local", "torch"])
+def test_a_checkpoint_by_time_keeps_the_work_of_an_interrupt(tmp_path: Path, backend_args: list[str]) -> None:
+    """Catches an interrupt that loses every step when the step schedule has not written a checkpoint yet
+    (``train.checkpoint_every=100`` and Ctrl-C at step 90), workers that disagree on a checkpoint the
+    coordinator's clock decided (a hang), or a resumed run that differs from one never interrupted."""
+    # Prepare: no checkpoint by step or validation before the last step; one every half second by time
+    from surf_dist.config import load_config
+    from surf_dist.runtime.launch import run_local
+
+    out = tmp_path / "run"
+    sets = [*BY_TIME, "run.checkpoint_every_s=0.5", "run.timeout_s=30"]
+    cmd = train_command(out, *backend_args, *(a for s in sets for a in ("--set", s)))
+    proc = start(cmd)
+    wait_for_checkpoint(proc, out, min_rows=1, timeout_s=240)
+
+    # Execute
+    err, _ = interrupt(proc, signal.SIGINT, whole_group=True)
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=clean_env())
+    reference = run_local(load_config("smoke", None, BY_TIME), tmp_path / "clean", progress=False)
+
+    # Assert
+    match = LINE.match(err.strip().splitlines()[-1])
+    assert match, err
+    assert int(match.group(2)) > 0, err  # resumed from a checkpoint the step schedule would not have written
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert metrics_steps(out) == list(range(180)) and summary["timing"]["attempts"] == 2
+    assert reference is not None
+    assert summary["train"]["loss_per_step"] == pytest.approx(reference["train"]["loss_per_step"], rel=1e-4)

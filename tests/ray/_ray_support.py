@@ -91,9 +91,10 @@ class BodyActor:
 
         import ray
 
+        ip = ray.util.get_node_ip_address()
         with socket.socket() as s:
-            s.bind(("", 0))
-            return ray.util.get_node_ip_address(), int(s.getsockname()[1])
+            s.bind((ip, 0))  # the node's address, never the wildcard
+            return ip, int(s.getsockname()[1])
 
     def run(self, cfg: Config, rank: int, init_method: str, body: Callable[[Trainer], Any]) -> Any:
         torch.set_num_threads(1)

@@ -24,7 +24,11 @@ from surf_dist.runtime.supervisor import free_port
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 # the smoke preset, smaller, with the baselines (few rounds) so that the whole summary contract is checked
-CLI_SETS = [s for s in FAST if not s.startswith("eval.baselines")] + ["eval.rounds_factor=2"]
+# three baselines on both sides (the default list is ten methods: minutes on two cores)
+CLI_SETS = [s for s in FAST if not s.startswith("eval.baselines")] + [
+    "eval.rounds_factor=2",
+    'eval.baselines=["dgd", "dsgd", "dfedavgm"]',
+]
 
 
 @pytest.mark.timeout(300)
@@ -39,7 +43,7 @@ def test_cli_train_on_ray(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     sets = [arg for s in CLI_SETS for arg in ("--set", s)]
     # the oracle with the same settings (local_summary starts from FAST, which drops the baselines)
-    local_summary([*CLI_SETS, 'eval.baselines=["dgd", "dsgd", "dfedavgm"]'], tmp_path / "local")
+    local_summary(CLI_SETS, tmp_path / "local")
 
     # Execute
     proc = subprocess.run(

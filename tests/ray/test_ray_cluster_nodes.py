@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import shutil
 import signal
@@ -176,3 +177,76 @@ def test_ray_head_and_second_node_with_token_auth(tmp_path: Path, cluster_env: d
     summary = json.loads((runs / "ray" / "summary.json").read_text())
     assert (summary["backend"], summary["workers"]) == ("ray", 2)
     assert_same_run(summary, local)
+
+
+@pytest.mark.timeout(START_TIMEOUT_S * 2 + RUN_TIMEOUT_S * 2 + 120)
+def test_a_lost_raylet_is_survived_once_a_node_returns(tmp_path: Path, cluster_env: dict[str, str]) -> None:
+    """Catches a driver that gives up when a whole node goes (its raylet and the actor on it SIGKILLed), that does
+    not wait for the cluster to have room again, or whose resumed run differs from a run never disturbed."""
+    # Prepare: the compose file's head and worker node, and a driver of a run long enough to lose a node in
+    from _chaos import assert_survived, chaos_sets, clean_run
+
+    port = free_port()
+    hosts = {"head:6379": f"127.0.0.1:{port}"}
+    runs, env, address = tmp_path / "runs", cluster_env, f"127.0.0.1:{port}"
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    head_cmd = on_host(
+        service_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs, values={"--port": str(port)},
+        extra=["--temp-dir", temp_dir],
+    )  # fmt: skip
+    worker_cmd = on_host(service_command(COMPOSE, "worker"), hosts=hosts, runs_dir=runs)
+    health_cmd = on_host(healthcheck_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs)
+    sets = [*chaos_sets(300), "run.ray_cpus_per_worker=1", "run.timeout_s=30", "failures.max_restarts=3"]
+    out = runs / "ray"
+    driver_cmd = [sys.executable, "-m", "surf_dist", "train", "--backend", "ray", "--workers", "2", "--preset",
+                  "smoke", "--ray-address", address, *(a for s in sets for a in ("--set", s)), "--out", str(out),
+                  "--quiet"]  # fmt: skip
+    nodes: list[subprocess.Popen] = []
+
+    def start(cmd: list[str], log: str) -> subprocess.Popen:
+        with (tmp_path / log).open("w") as sink:
+            nodes.append(subprocess.Popen(cmd, env=env, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True))
+        return nodes[-1]
+
+    def rows() -> int:
+        path = out / "metrics.jsonl"
+        return len(path.read_text().splitlines()) if path.exists() else 0
+
+    try:
+        start(head_cmd, "head.log")
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while subprocess.run(health_cmd, env=env, capture_output=True, timeout=60).returncode != 0:
+            assert time.monotonic() < deadline, "the head's health check never passed"
+            time.sleep(2)
+        lost = start(worker_cmd, "worker.log")
+        listed = subprocess.run([sys.executable, "-c", CHECK, address, "nodes", str(START_TIMEOUT_S), "2"], env=env,
+                                capture_output=True, text=True, timeout=START_TIMEOUT_S + 60)  # fmt: skip
+        assert listed.returncode == 0, listed.stderr[-3000:]
+        with (tmp_path / "driver.log").open("w") as sink:
+            driver = subprocess.Popen(driver_cmd, env=env, stdout=sink, stderr=subprocess.STDOUT)
+
+        # Execute: once it trains, the worker node goes whole (raylet, object store, the actor on it) ...
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while rows() < 30:
+            assert driver.poll() is None, (tmp_path / "driver.log").read_text()[-4000:]
+            assert time.monotonic() < deadline, "the run never trained"
+            time.sleep(0.2)
+        for pid in _session_pids(lost.pid):
+            os.kill(pid, signal.SIGKILL)
+        lost.wait(timeout=30)
+        at_loss = rows()
+        # ... and a fresh node joins, as a cluster manager would bring one back
+        start(worker_cmd, "worker2.log")
+        code = driver.wait(timeout=RUN_TIMEOUT_S * 2)
+    finally:
+        for node in reversed(nodes):
+            _stop(node)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    clean_run(chaos_sets(300), tmp_path / "clean")
+
+    # Assert
+    log = (tmp_path / "driver.log").read_text()
+    assert code == 0, log[-4000:]
+    assert 30 <= at_loss < 300, "the node was not lost mid-run"
+    assert re.search(r"Ray actor \d (died|timed out)", log), log[-3000:]
+    assert_survived(out, tmp_path / "clean", [], attempts=2)
