@@ -28,6 +28,35 @@ class RunFailed(Exception):
     no traceback."""
 
 
+class CannotWrite(RunFailed):
+    """A write into the run directory failed because its disk is full (ENOSPC), the quota is spent (EDQUOT) or
+    the file system turned read-only (EROFS): exit code 1, one line, no traceback, never retried (a restart would
+    fail the same way). The last good checkpoint is left in place; ``resume_step`` (set by the launcher, which
+    reads the run directory) is where the same command, rerun once the disk has room, resumes.
+    """
+
+    FIXES = {
+        "EROFS": "make that file system writable again or choose another --out",
+        "EDQUOT": "free space within your disk quota or choose another --out",
+    }
+
+    def __init__(self, path: str, reason: str, code: str = "ENOSPC", resume_step: int | None = None) -> None:
+        self.path, self.reason, self.code, self.resume_step = path, reason, code, resume_step
+        super().__init__(path, reason, code, resume_step)
+
+    def __str__(self) -> str:
+        fix = self.FIXES.get(self.code, "free space on that disk or choose another --out")
+        rerun = (
+            "the rerun starts from step 0: no checkpoint yet"
+            if self.resume_step is None
+            else f"the rerun resumes from step {self.resume_step}"
+        )
+        return f"cannot write {self.path}: {self.reason} (fix: {fix}; {rerun})"
+
+    def __reduce__(self) -> tuple:  # from a worker (a forked rank, a Ray actor) back to the supervisor intact
+        return (CannotWrite, (self.path, self.reason, self.code, self.resume_step))
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGINT or SIGTERM reached the process that runs the command: every worker is stopped, the CLI says at
     which step and exits 128 + the signal's number (130 for SIGINT, 143 for SIGTERM)."""

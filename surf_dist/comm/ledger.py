@@ -22,12 +22,15 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import io
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..rundir.atomic import write_text_atomic
 
 Key = tuple[str, str, int, int]
 FIELDS = ("logical_messages", "logical_bytes", "physical_messages", "physical_bytes")
@@ -236,16 +239,18 @@ class Ledger:
 
     def write_csv(self, path: str | Path) -> None:
         """``comm.csv``: one row per (phase, direction, layer, hop) with the four counters."""
-        with open(path, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(("phase", "direction", "layer", "hop", *FIELDS))
-            for key in sorted(self.counts):
-                writer.writerow((*key, *(int(v) for v in self.counts[key])))
+        fh = io.StringIO(newline="")
+        writer = csv.writer(fh)
+        writer.writerow(("phase", "direction", "layer", "hop", *FIELDS))
+        for key in sorted(self.counts):
+            writer.writerow((*key, *(int(v) for v in self.counts[key])))
+        write_text_atomic(path, fh.getvalue())
 
     def write_edges_csv(self, path: str | Path) -> None:
         """``comm_edges.csv``: messages per directed edge (sender, receiver) and direction over the run."""
         sender, receiver, counts = self.edge_messages()
-        with open(path, "w", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(("sender", "receiver", "forward_messages", "backward_messages"))
-            writer.writerows(zip(sender.tolist(), receiver.tolist(), *counts.T.tolist(), strict=True))
+        fh = io.StringIO(newline="")
+        writer = csv.writer(fh)
+        writer.writerow(("sender", "receiver", "forward_messages", "backward_messages"))
+        writer.writerows(zip(sender.tolist(), receiver.tolist(), *counts.T.tolist(), strict=True))
+        write_text_atomic(path, fh.getvalue())

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..comm.ledger import KIND_OF_DIRECTION, Ledger
 from ..plugins import method_label
+from .atomic import write_atomic
 
 
 def _pair(counts: dict[str, int]) -> dict[str, dict[str, int]]:
@@ -124,9 +125,12 @@ def plot(summary: dict[str, Any], path: str | Path) -> None:
 
 
 def save_figure(fig: Any, path: str | Path) -> None:
-    """Lay out, write as PNG at 120 dpi, and close (so that many figures do not pile up in memory)."""
+    """Lay out, write as PNG at 120 dpi (atomically: a full disk leaves no half figure), and close (so that many
+    figures do not pile up in memory)."""
     import matplotlib.pyplot as plt
 
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    try:
+        write_atomic(path, lambda fh: fig.savefig(fh, format="png", dpi=120))
+    finally:
+        plt.close(fig)

@@ -18,7 +18,8 @@ from typing import Any
 from ..comm.ledger import Ledger
 from ..comm.local import LocalMixer
 from ..config import Config, read_config
-from ..errors import InputError
+from ..errors import CannotWrite, InputError
+from ..worker import checkpoint
 from ..worker.jobs import Job, TrainJob
 from ..worker.problem import Problem
 from . import under_torchrun
@@ -56,7 +57,8 @@ def launch(cfg: Config, out: Path, progress: bool = True) -> dict[str, Any] | No
     (None on torchrun ranks other than 0).
 
     Input is checked before any worker starts (``preflight``). A run that fails in a directory made here
-    and leaves no checkpoint removes that directory; an interrupted one keeps it for the rerun."""
+    and leaves no checkpoint removes that directory; an interrupted one keeps it for the rerun. A disk that fills
+    or turns read-only during the run raises ``CannotWrite`` with the step the rerun resumes from."""
     check_backend(cfg)
     check_trains_udgd(cfg)
     check_data(cfg)
@@ -65,6 +67,11 @@ def launch(cfg: Config, out: Path, progress: bool = True) -> dict[str, Any] | No
         _check_run_dir(cfg, out)
         return _run(cfg, out, progress)
     except KeyboardInterrupt:
+        raise
+    except CannotWrite as exc:  # the disk filled or turned read-only: say where the rerun resumes
+        exc.resume_step = checkpoint.step_of(out)
+        if made:
+            remove_failed_run_dir(out, only_if_empty=under_torchrun())
         raise
     except BaseException:
         if made:

@@ -313,6 +313,8 @@ class RayGroup(Group):
         cause = getattr(exc, "cause", None) or exc
         if isinstance(cause, InputError):
             return Failure(rank, "found bad input", input_problems=cause.problems)
+        if isinstance(cause, RunFailed):  # e.g. CannotWrite: the run directory's disk, not a crash
+            return Failure(rank, f"failed: {cause}", run_failed=cause)
         if isinstance(cause, WorkerTimeout):
             return Failure(rank, f"timed out waiting for its peers: {str(cause).splitlines()[0]}")
         return Failure(rank, f"raised {type(cause).__name__}", details=str(exc))
@@ -332,7 +334,7 @@ class RayGroup(Group):
             except (ray.exceptions.RayActorError, ray.exceptions.RayTaskError) as exc:
                 failure = self._failure(rank_of[done[0]], exc)
             deadline = time.monotonic() + DEATH_GRACE_S
-            while pending and not failure.died and time.monotonic() < deadline:
+            while pending and not failure.died and failure.run_failed is None and time.monotonic() < deadline:
                 more, pending = ray.wait(pending, num_returns=1, timeout=max(0.0, deadline - time.monotonic()))
                 for other in more:
                     try:

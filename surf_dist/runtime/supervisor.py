@@ -10,7 +10,9 @@ resume from the run directory's last checkpoint.
 
 Retried: a worker that died (a kill, a crash of the process) or timed out waiting for a peer (a hang).
 Not retried: an ``InputError`` raised in a worker (bad input is not a crash; it is raised again here, so
-the run ends with exit 2), any other exception in a worker (a bug: its traceback is shown once, and the
+the run ends with exit 2), a ``RunFailed`` raised in a worker (``CannotWrite``: the run directory's disk is
+full or read-only; raised again here as it is, one line and exit 1: a restart would fail the same way), any
+other exception in a worker (a bug: its traceback is shown once, and the
 run ends with ``RunFailed``), and an interrupt of the supervisor itself (SIGINT, or SIGTERM turned into
 ``errors.Interrupted`` by the CLI: every worker is stopped first, then the interrupt propagates).
 
@@ -66,6 +68,7 @@ class Failure:
     reason: str
     details: str = ""  # a traceback, for errors that are bugs
     input_problems: list[str] | None = None
+    run_failed: RunFailed | None = None  # the worker's own RunFailed (e.g. CannotWrite), already explained
     died: bool = False  # the process itself is gone (a kill, a crash): the most likely first cause
 
 
@@ -128,6 +131,8 @@ def supervise(
             return outcome.results
         if failure.input_problems is not None:
             raise InputError(failure.input_problems)
+        if failure.run_failed is not None:
+            raise failure.run_failed
         event = f"{group.worker_name} {failure.worker} {failure.reason}{_at_step(run_dir)}"
         if failure.details:  # a bug: the same error would come back on every restart
             say(failure.details.rstrip())
@@ -164,7 +169,7 @@ def _die_with_parent() -> None:
 
 def _child(rank: int, target: Callable[[int], Any], results: Any) -> None:
     """A forked worker: run ``target(rank)`` and report how it ended. Exit codes: 0 done, 2 input error,
-    3 timed out waiting for a peer, 1 anything else."""
+    3 timed out waiting for a peer, 1 anything else (a ``RunFailed`` is sent whole: its message is the line)."""
     _die_with_parent()
     # the supervisor handles Ctrl-C for the whole group: a worker that raised KeyboardInterrupt would print a
     # traceback of its own, interleaved with its peers'; SIGTERM (whose handler the fork inherited) just ends it
@@ -179,6 +184,9 @@ def _child(rank: int, target: Callable[[int], Any], results: Any) -> None:
     except WorkerTimeout as exc:
         results.put((rank, "timeout", str(exc)))
         code = 3
+    except RunFailed as exc:
+        results.put((rank, "failed", exc))
+        code = 1
     except BaseException as exc:  # a bug: the traceback goes to the supervisor
         results.put((rank, "error", f"{type(exc).__name__}: {exc}", traceback.format_exc()))
         code = 1
@@ -235,6 +243,8 @@ class ForkedGroup(Group):
             return rank, None, Failure(rank, "found bad input", input_problems=list(value))
         if status == "timeout":
             return rank, None, Failure(rank, f"timed out waiting for its peers: {value}")
+        if status == "failed":
+            return rank, None, Failure(rank, f"failed: {value}", run_failed=value)
         return rank, None, Failure(rank, f"raised {value}", details=item[3])
 
     def _dead(self, reported: set[int]) -> list[Failure]:
@@ -272,7 +282,7 @@ class ForkedGroup(Group):
 
     def _first_cause(self, failure: Failure, reported: set[int]) -> Failure:
         """A worker that raised may only have lost a peer that died first: wait a moment for such a death."""
-        if failure.died or failure.input_problems is not None:
+        if failure.died or failure.input_problems is not None or failure.run_failed is not None:
             return failure
         deadline = time.monotonic() + DEATH_GRACE_S
         while time.monotonic() < deadline:

@@ -4,10 +4,15 @@
 ``checkpoint.prev.pt`` until the new one has committed. ``load`` checks each candidate (newest first)
 and returns the first that loads and carries every required field; a corrupt or partial file is
 reported and skipped.
+
+A disk that fills or turns read-only during ``save`` raises ``errors.CannotWrite`` naming ``checkpoint.pt``;
+the new checkpoint's temp file is removed (where the disk still allows it) and the last good checkpoint stays
+loadable as ``checkpoint.pt`` or ``checkpoint.prev.pt``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -16,7 +21,8 @@ from typing import Any
 
 import torch
 
-from ..rundir.atomic import fsync_dir, torch_save_atomic
+from ..errors import CannotWrite
+from ..rundir.atomic import disk_errors, fsync_dir, torch_save_atomic
 from ..runtime.interrupts import critical
 
 NAME, PREVIOUS = "checkpoint.pt", "checkpoint.prev.pt"
@@ -29,13 +35,22 @@ def save(state: dict[str, Any], run_dir: str | Path, *, before_commit: Callable[
     where ``failures.kill = 0@S:checkpoint`` kills the coordinator."""
     run_dir = Path(run_dir)
     final, previous, tmp = run_dir / NAME, run_dir / PREVIOUS, run_dir / f".{NAME}.new"
-    with critical():  # an interrupt waits for the new checkpoint to commit
-        torch_save_atomic(tmp, state)
-        if final.exists():
-            os.replace(final, previous)  # from here until the next rename, previous is the last good one
-        if before_commit is not None:
-            before_commit()
-        os.replace(tmp, final)
+    with critical(), disk_errors(final):  # an interrupt waits for the new checkpoint to commit
+        try:
+            torch_save_atomic(tmp, state)
+            if final.exists():
+                os.replace(final, previous)  # from here until the next rename, previous is the last good one
+            if before_commit is not None:
+                before_commit()
+            os.replace(tmp, final)
+        except CannotWrite as exc:  # named by the file the user knows, not by its temp file
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise CannotWrite(str(final), exc.reason, exc.code) from None
+        except OSError:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise
         fsync_dir(run_dir)
     return final
 

@@ -2,7 +2,7 @@
 the job; the math never sees a process.
 
 * ``TrainJob``: meta-train (resuming from the run directory), evaluate on fresh meta-test tasks, and on the
-  coordinator write the run directory (``summary.json``, the ledger's CSVs, the figure) and return the summary.
+  coordinator write the run directory (the ledger's CSVs, the figure, then ``summary.json``) and return the summary.
 * ``EvalJob``: evaluate given parameters (a trained run's) under a config, on any backend; the coordinator
   returns the ``eval`` section with its costs.
 
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from ..comm.mixer import Mixer
 from ..config import Config
-from ..errors import InputError
+from ..errors import CannotWrite, InputError
 from ..rundir.atomic import write_json_atomic
 from ..rundir.costs import with_costs
 from ..rundir.outputs import comm_section, plot, table
@@ -63,14 +63,16 @@ class TrainJob:
         summary.timing["eval_s"] = eval_s
         summary.timing["total_s"] = history.train_s + eval_s
         d = summary.to_dict()
-        if run_dir is not None:
-            write_json_atomic(run_dir / "summary.json", d)
+        if run_dir is not None:  # summary.json last: where it is, every other output is too
             ledger.write_csv(run_dir / "comm.csv")
             ledger.write_edges_csv(run_dir / "comm_edges.csv")
             try:
                 plot(d, run_dir / "accuracy_vs_rounds.png")
+            except CannotWrite:  # a full or read-only disk is: the summary would not fit either
+                raise
             except Exception as exc:  # a figure is never worth a failed run
                 print(f"surf-dist: could not draw the figure: {exc}")
+            write_json_atomic(run_dir / "summary.json", d)
         if progress:
             print(table(d))
         return d

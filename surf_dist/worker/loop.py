@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from ..config import save_config
+from ..rundir.atomic import disk_errors, remove_stale_temps
 from ..runtime.console import Bar, progress_bar
 from . import checkpoint
 from . import metrics as metrics_file
@@ -74,7 +75,9 @@ def fit(trainer: Trainer, run_dir: Path | None, *, progress: bool = True) -> His
     cfg, mixer = trainer.cfg, trainer.mixer
     coordinator = mixer.is_coordinator
     if run_dir is not None and coordinator:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        with disk_errors(run_dir):
+            run_dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(run_dir)  # left by writes that a disk turned read-only cut off
         save_config(cfg, run_dir / "config.json")
     mixer.barrier()
     resumed = resume(trainer, run_dir)

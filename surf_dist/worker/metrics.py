@@ -4,33 +4,57 @@
 A resumed run first cuts the metrics back to the steps before its checkpoint (``truncate``), so after any
 number of kills, restarts and reruns the file holds exactly one row per step, in order. ``timing.json``
 outlives every attempt, even one killed before its first checkpoint.
+
+A row that does not fit on a full disk is cut off again (the file keeps whole rows only), and the error is
+``errors.CannotWrite`` naming the file; a torn last line that is left anyway (a crash mid-write) is skipped
+when the file is read.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-from ..rundir.atomic import write_json_atomic, write_text_atomic
+from ..rundir.atomic import disk_errors, write_json_atomic, write_text_atomic
 
 NAME = "metrics.jsonl"
 TIMING = "timing.json"
 
 
 class MetricsLog:
-    """Appends one row per step to ``path`` and flushes it, so a crash loses at most the row being written."""
+    """Appends one row per step to ``path``, so a crash loses at most the row being written.
+
+    The file is opened for each row and closed again: a file held open for writing would keep its file system
+    from being remounted read-only (EBUSY) between steps. A row that fails to go in whole (ENOSPC) is cut off
+    again, so the file ends with a whole row."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self._fh = open(self.path, "a")  # noqa: SIM115 - closed by close()
+        with disk_errors(self.path):
+            self.path.touch()
 
     def append(self, row: dict[str, Any]) -> None:
-        self._fh.write(json.dumps(row) + "\n")
-        self._fh.flush()
+        line = (json.dumps(row) + "\n").encode("utf-8")
+        with disk_errors(self.path):
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+            try:
+                size = os.fstat(fd).st_size
+                try:
+                    view = memoryview(line)
+                    while view:  # a short write (the last page of a nearly full disk): write the rest
+                        view = view[os.write(fd, view) :]
+                except OSError:
+                    with contextlib.suppress(OSError):  # shrinking needs no room (a read-only disk refuses it)
+                        os.ftruncate(fd, size)
+                    raise
+            finally:
+                os.close(fd)
 
     def close(self) -> None:
-        self._fh.close()
+        """Nothing is held open between rows."""
 
 
 class TensorBoardLog:
@@ -42,19 +66,23 @@ class TensorBoardLog:
     def __init__(self, run_dir: Path, step: int) -> None:
         from torch.utils.tensorboard import SummaryWriter  # optional: needs the tensorboard package
 
-        self._writer = SummaryWriter(str(run_dir / "tensorboard"), purge_step=step)
+        self.path = run_dir / "tensorboard"
+        with disk_errors(self.path):
+            self._writer = SummaryWriter(str(self.path), purge_step=step)
 
     def append(self, row: dict[str, Any]) -> None:
         step = int(row["step"])
-        for name in self.SCALARS:
-            if name in row:
-                self._writer.add_scalar(f"train/{name}", row[name], step)
-        for name in ("slacks", "duals"):
-            for layer, value in enumerate(row.get(name, []), start=1):
-                self._writer.add_scalar(f"{name}/layer{layer}", value, step)
+        with disk_errors(self.path):
+            for name in self.SCALARS:
+                if name in row:
+                    self._writer.add_scalar(f"train/{name}", row[name], step)
+            for name in ("slacks", "duals"):
+                for layer, value in enumerate(row.get(name, []), start=1):
+                    self._writer.add_scalar(f"{name}/layer{layer}", value, step)
 
     def close(self) -> None:
-        self._writer.close()
+        with disk_errors(self.path):
+            self._writer.close()
 
 
 def read_rows(path: str | Path) -> list[dict[str, Any]]:
