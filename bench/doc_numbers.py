@@ -304,6 +304,7 @@ TRANSFER_SIZES = {  # agents: (graphs, evaluation settings): fewer tasks and rou
               ["data.num_meta_test=2", "eval.rounds_factor=2"]),
 }  # fmt: skip
 TRANSFER_METHODS = 'eval.baselines=["dgd","dfedavgm"]'
+TRANSFER_MAX_AGENTS = [100_000]  # --transfer-max-agents: the largest size evaluated
 
 
 def transfer(runs: Path) -> str:
@@ -312,6 +313,8 @@ def transfer(runs: Path) -> str:
     surf, _ = _main_runs(runs)
     rows = []
     for size, (specs, sets) in TRANSFER_SIZES.items():
+        if size > TRANSFER_MAX_AGENTS[0]:
+            continue
         record = surf_dist.transfer(surf, specs, [TRANSFER_METHODS, *sets], out=runs / f"transfer-{size}")
         assert record is not None
         for row in record["rows"]:
@@ -372,7 +375,9 @@ def main() -> int:
     parser.add_argument("names", nargs="+", help=f"tables or groups: {', '.join([*GROUPS, *TABLES])}")
     parser.add_argument("--check", action="store_true", help="compare with the files; exit 1 when one differs")
     parser.add_argument("--runs", type=Path, default=RUNS, help="where the runs go (reused when finished)")
+    parser.add_argument("--transfer-max-agents", type=int, default=100_000, help="the transfer table's largest size")
     args = parser.parse_args()
+    TRANSFER_MAX_AGENTS[0] = args.transfer_max_agents
     names = [t for n in args.names for t in GROUPS.get(n, [n])]
     unknown = [n for n in names if n not in TABLES]
     if unknown:
@@ -381,12 +386,13 @@ def main() -> int:
     stale = []
     for name in names:
         path, make = TABLES[name]
-        text = path.read_text()
-        found = _block(name).search(text)
-        if found is None:
+        if _block(name).search(path.read_text()) is None:
             print(f"{path.relative_to(ROOT)}: no block <!-- numbers:{name} --> ... <!-- /numbers:{name} -->")
             return 2
         table = make(args.runs) + "\n"
+        text = path.read_text()  # read again: the file may have been edited while the runs ran
+        found = _block(name).search(text)
+        assert found is not None, f"{path}: the block numbers:{name} went away while its runs ran"
         if found.group(2) == table:
             print(f"{name}: up to date ({path.relative_to(ROOT)})")
             continue
