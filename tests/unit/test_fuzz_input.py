@@ -161,8 +161,9 @@ def _spec_value(kind: type, low: float | None, choices: tuple[str, ...]) -> st.S
         good = st.integers(int(low or 0), 24).map(str)
     else:
         good = st.sampled_from(["0", "0.3", "0.5", "0.9", "1", "1.0"])
-    bad = st.sampled_from(["-1", "0", "1.5", "abc", "", "nan", "inf", "1e3", str(10**12), str(10**30), "true", "٣"])
-    return st.one_of(good, good, bad)
+    bad = st.sampled_from(["-1", "0", "1.5", "abc", "", "nan", "inf", "1e3", "true", "٣"])
+    huge = st.sampled_from([str(10**10), str(10**12), str(2**63), str(10**30)]) if kind is int else bad
+    return st.one_of(good, good, good, huge, bad)
 
 
 @st.composite
