@@ -45,8 +45,7 @@ def parse_kill(item: str) -> tuple[int, int]:
 
 # Every number of the config and its range: (low, high, low included, high included); None: unbounded.
 # Floats must also be finite; a number not listed must be ≥ 0. The data section's own fields are checked by
-# ``validate_data_spec``, the network section's by ``_network_problems``; the seed any integer ≥ 0 (it keys the
-# graphs' draws, which take no negative seed).
+# ``validate_data_spec``, the network section's by ``_network_problems``; the seed any int ≥ 0 (graphs need it).
 INF = None
 DEFAULT_RANGE: tuple[float | None, float | None, bool, bool] = (0, INF, True, False)
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
@@ -195,10 +194,7 @@ def _fault_problems(name: str, item: str, cfg: Config) -> list[str]:
         return [f"failures.{name} = {item!r}: expected WORKER@STEP, e.g. 1@5{more}"]
     p = []
     if num_workers >= 1 and worker >= num_workers:  # run.workers < 1 is reported on its own
-        p.append(
-            f"failures.{name} = {item!r}: worker {worker} does not exist (workers: 0..{num_workers - 1}; fix: a "
-            f"worker below {num_workers}, or more --workers)"
-        )
+        p.append(f"failures.{name} = {item!r}: worker {worker} does not exist (fix: a worker in 0..{num_workers - 1})")
     if point != "step" and name != "kill":
         p.append(f"failures.{name} = {item!r}: a point ({point}) is for failures.kill only; fix: WORKER@STEP")
     elif point == "checkpoint" and worker != 0:

@@ -107,9 +107,7 @@ def _accepted_cases(folder: Path) -> list[list[str]]:
     """The first ``NUM_RUNS`` accepted override lists of a derandomized draw (the same on every run)."""
     cases: list[list[str]] = []
 
-    @settings(
-        max_examples=400, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
-    )
+    @settings(max_examples=400, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
     @given(sets=_small_sets())
     def collect(sets: list[str]) -> None:
         sets = [s.replace(RING_FILE, str(folder / RING_FILE)) for s in sets]
@@ -117,7 +115,9 @@ def _accepted_cases(folder: Path) -> list[list[str]]:
             return
         backend = ["--backend", "torch", "--workers", "2"] if len(cases) >= NUM_RUNS // 2 else []
         try:
-            make_config("smoke", None, [*sets, *TINY], backend="torch" if backend else None, workers=2 if backend else None)
+            make_config(
+                "smoke", None, [*sets, *TINY], backend="torch" if backend else None, workers=2 if backend else None
+            )
         except InputError:
             return
         cases.append([*sets, *TINY])

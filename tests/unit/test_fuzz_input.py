@@ -13,7 +13,6 @@ import dataclasses
 import itertools
 import json
 import math
-import random
 import re
 import tempfile
 import time
