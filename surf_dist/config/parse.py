@@ -172,9 +172,12 @@ def load_config(
         except IsADirectoryError:
             problems.append(f"{path}: is a directory (fix: give a TOML file to --config)")
         except (OSError, UnicodeDecodeError) as exc:
-            problems.append(f"{path}: cannot read it ({exc})")
+            problems.append(f"{path}: cannot read it ({exc}); fix: give --config a readable UTF-8 TOML file")
         except tomllib.TOMLDecodeError as exc:
-            problems.append(f"{path}: not valid TOML: {exc}")
+            problems.append(
+                f"{path}: not valid TOML: {exc}; fix: correct the syntax there (tables as [train], settings as "
+                'lr = 0.001, strings in quotes: spec = "ring:n=16")'
+            )
     if config is not None:
         sources.append((config, "config"))
     for item in overrides:

@@ -45,7 +45,7 @@ def parse_kill(item: str) -> tuple[int, int]:
 
 # Every number of the config and its range: (low, high, low included, high included); None: unbounded.
 # Floats must also be finite; a number not listed must be ≥ 0. The data section's own fields are checked by
-# ``validate_data_spec``, the network section's by ``_network_problems``; the seed may be any integer.
+# ``validate_data_spec``, the network section's by ``_network_problems``; the seed any int ≥ 0 (graphs need it).
 INF = None
 DEFAULT_RANGE: tuple[float | None, float | None, bool, bool] = (0, INF, True, False)
 RANGES: dict[str, tuple[float | None, float | None, bool, bool]] = {
@@ -106,6 +106,8 @@ def validate_config(cfg: Config) -> list[str]:
             p.append(f"{name} = {value!r}: unknown; use one of {', '.join(options)}")
 
     m, t, e, f, r = cfg.model, cfg.train, cfg.eval, cfg.failures, cfg.run
+    if cfg.seed < 0:
+        p.append(f"seed = {cfg.seed}: must be an integer ≥ 0 (fix: e.g. --set seed={-cfg.seed})")
     for name, value in _numbers(cfg):
         problem = range_problem(name, value, RANGES.get(name, DEFAULT_RANGE))
         if problem:
@@ -154,7 +156,7 @@ def validate_config(cfg: Config) -> list[str]:
     # run.workers < 1 is reported above, not blamed on topology.spec)
     try:
         graph = build_graph(
-            cfg.topology.spec, seed=cfg.seed, index=0, allow_disconnected=cfg.topology.allow_disconnected
+            cfg.topology.spec, seed=max(cfg.seed, 0), index=0, allow_disconnected=cfg.topology.allow_disconnected
         )
         validate_graph(
             graph,
@@ -191,8 +193,8 @@ def _fault_problems(name: str, item: str, cfg: Config) -> list[str]:
         more = " (or 0@5:checkpoint, 1@0:eval: a kill inside a checkpoint or the evaluation)" if name == "kill" else ""
         return [f"failures.{name} = {item!r}: expected WORKER@STEP, e.g. 1@5{more}"]
     p = []
-    if worker >= max(num_workers, 1):
-        p.append(f"failures.{name} = {item!r}: worker {worker} does not exist (workers: 0..{num_workers - 1})")
+    if num_workers >= 1 and worker >= num_workers:  # run.workers < 1 is reported on its own
+        p.append(f"failures.{name} = {item!r}: worker {worker} does not exist (fix: a worker in 0..{num_workers - 1})")
     if point != "step" and name != "kill":
         p.append(f"failures.{name} = {item!r}: a point ({point}) is for failures.kill only; fix: WORKER@STEP")
     elif point == "checkpoint" and worker != 0:

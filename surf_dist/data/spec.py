@@ -109,7 +109,7 @@ def validate_data_spec(spec: DataSpec) -> list[str]:
         problems.append(f"data.download: must be true or false, got {spec.download!r}")
     for setting in ("root", "cache_dir"):
         value = getattr(spec, setting)
-        if value is not None and (not isinstance(value, str) or not value):
+        if value is not None and (not isinstance(value, str) or not value.strip() or "\x00" in value):
             problems.append(f"data.{setting}: must be a folder path or unset, got {value!r}")
     fraction = spec.val_fraction
     if isinstance(fraction, bool) or not isinstance(fraction, int | float) or not 0 <= fraction < 1:

@@ -120,6 +120,7 @@ def kregular(
 
 
 kregular.check = _kregular_check  # type: ignore[attr-defined]
+kregular.expected_edges = lambda n, degree, mode, relabel: n * degree / 2  # type: ignore[attr-defined]
 
 
 @register_topology("random")
@@ -185,6 +186,7 @@ def _small_world_check(n: int, k: int, p: float) -> list[str]:
 
 
 small_world.check = _small_world_check  # type: ignore[attr-defined]
+small_world.expected_edges = lambda n, k, p: n * k / 2  # type: ignore[attr-defined]
 
 
 @register_topology("star")
@@ -193,10 +195,16 @@ def star(*, rng: np.random.Generator, n: N) -> Graph:
     return Graph.from_edges(n, np.zeros(n - 1, dtype=np.int64), np.arange(1, n))
 
 
+star.expected_edges = lambda n: n - 1  # type: ignore[attr-defined]
+
+
 @register_topology("ring")
 def ring(*, rng: np.random.Generator, n: Annotated[int, Key("number of agents", low=3)]) -> Graph:
     """A cycle 0 − 1 − … − (n−1) − 0."""
     return Graph.from_edges(n, np.arange(n), (np.arange(n) + 1) % n)
+
+
+ring.expected_edges = lambda n: n  # type: ignore[attr-defined]
 
 
 @register_topology("torus")
@@ -215,6 +223,7 @@ def _torus_check(rows: int, cols: int) -> list[str]:
 
 
 torus.check = _torus_check  # type: ignore[attr-defined]
+torus.expected_edges = lambda rows, cols: 2 * rows * cols  # type: ignore[attr-defined]
 
 
 @register_topology("complete")
@@ -236,6 +245,9 @@ def directed_ring(*, rng: np.random.Generator, n: N) -> Graph:
     return Graph.from_edges(n, np.arange(n), (np.arange(n) + 1) % n, directed=True)
 
 
+directed_ring.expected_edges = lambda n: n  # type: ignore[attr-defined]
+
+
 def exponential_peers(n: int) -> np.ndarray:
     """The offsets 2^0, 2^1, ..., 2^(τ−1), τ = ⌈log₂ n⌉, of the exponential graph (those below n)."""
     return np.array([2**k for k in range(max(1, int(np.ceil(np.log2(n)))))], dtype=np.int64)
@@ -247,6 +259,9 @@ def exponential(*, rng: np.random.Generator, n: N) -> Graph:
     offsets = exponential_peers(n)
     senders = np.repeat(np.arange(n), len(offsets))
     return Graph.from_edges(n, senders, (senders + np.tile(offsets, n)) % n, directed=True)
+
+
+exponential.expected_edges = lambda n: n * max(1, math.ceil(math.log2(n)))  # type: ignore[attr-defined]
 
 
 def _as_graph(made: Any, name: str) -> Graph:
@@ -288,7 +303,10 @@ def build_graph(spec: str, *, seed: int, index: int = 0, allow_disconnected: boo
         name, params = _parse_spec(spec)
         expected = getattr(TOPOLOGIES.get(name), "expected_edges", None)
         if expected is not None and expected(**params) > MAX_EDGES:
-            problem = f"about {expected(**params):.3g} edges: more than {MAX_EDGES:.0e}; use a sparser graph"
+            problem = (
+                f"about {expected(**params):.3g} edges: more than {MAX_EDGES:.0e}; fix: use a smaller or sparser "
+                "graph (fewer agents, a lower degree or p)"
+            )
             raise InputError([problem], source=spec)
         rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(index), _spec_hash(name, params)]))
         try:

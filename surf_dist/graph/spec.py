@@ -120,9 +120,9 @@ def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
         if not item:
             continue
         if not eq or not key or not text:
-            problems.append(f"{item!r} is not key=value")
+            problems.append(f"{item!r} is not key=value (fix: e.g. {name}:{next(iter(keys), 'n')}=VALUE)")
         elif key in raw:
-            problems.append(f"key {key!r} is given twice")
+            problems.append(f"key {key!r} is given twice (fix: give it once)")
         elif key not in keys:
             problems.append(f"unknown key {key!r} for {name}")
         else:
@@ -136,7 +136,7 @@ def _parse_spec(spec: str) -> tuple[str, dict[str, Any]]:
             else:
                 params[key_name] = value
         elif spec_key.default is None:
-            problems.append(f"missing key {key_name!r} ({spec_key.help})")
+            problems.append(f"missing key {key_name!r} ({spec_key.help}; fix: add {key_name}=VALUE)")
         else:
             params[key_name] = spec_key.default
     if not problems and hasattr(generator, "check"):  # problems of several keys together
