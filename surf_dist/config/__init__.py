@@ -1,6 +1,7 @@
 """Configuration: frozen dataclasses (``schema``), presets, TOML and ``--set`` parsing (``parse``) and
 validation of the whole config at once (``validate``). The resolved config is saved as ``config.json``."""
 
+from .faults import parse_kill
 from .parse import from_dict, load_config, read_config, replace, save_config
 from .presets import PRESETS
 from .schema import (
@@ -15,7 +16,7 @@ from .schema import (
     TopologyConfig,
     TrainConfig,
 )
-from .validate import parse_kill, validate_config
+from .validate import validate_config
 
 __all__ = [
     "BACKENDS",

@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from ..config import FailureConfig, parse_kill
-from ..config.validate import parse_fault
+from ..config.faults import parse_fault
 from ..core.rng import torch_generator
 from ..rundir.atomic import write_json_atomic
 
