@@ -148,7 +148,7 @@ def _connect(ray: Any, cfg: Config) -> bool:
             # default is kept, the warning dropped (it is not about this run)
             logging.getLogger("ray._private.authentication.authentication_token_setup").addFilter(_NOT_TOKEN_DEFAULT)
             # "local": never join a cluster that happens to run on this machine; on loopback only
-            with _loopback_ray(ray):
+            with _loopback_ray(ray), workers_at_normal_priority():
                 ray.init(
                     address="local",
                     num_cpus=num_cpus,
@@ -194,6 +194,22 @@ def _loopback_ray(ray: Any) -> Iterator[None]:
             os.environ.pop(name, None)
         else:
             os.environ[name] = saved_env
+
+
+@contextlib.contextmanager
+def workers_at_normal_priority() -> Iterator[None]:
+    """A local Ray started inside the block runs its workers at nice 0, as forked ranks run: Ray's raylet starts
+    them at nice 15 (``RAY_worker_niceness``), and beside a busy loop on every core such actors got almost no CPU
+    (a 6-step run did not finish in 300 s). The raylet reads the variable when it starts; a cluster keeps its own."""
+    name, saved = "RAY_worker_niceness", os.environ.get("RAY_worker_niceness")
+    os.environ[name] = "0"
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = saved
 
 
 def _probe(address: str, timeout_s: float = 10.0) -> None:

@@ -42,7 +42,8 @@ def _rows(out: Path) -> int:
 def test_a_local_run_listens_on_loopback_only(tmp_path: Path, args: list[str]) -> None:
     """Catches a rendezvous store, a gloo pair or a Ray daemon of a run on one machine bound to the wildcard or to
     a network interface's address (torch's store binds every interface unless handed a bound socket; Ray turns
-    127.0.0.1 into the network address on Linux)."""
+    127.0.0.1 into the network address on Linux), or a worker started at a lower priority than the command
+    (Ray starts its workers at nice 15: beside a busy loop on every core they all but stopped)."""
     # Prepare
     out = tmp_path / "run"
     proc = subprocess.Popen(
@@ -51,6 +52,7 @@ def test_a_local_run_listens_on_loopback_only(tmp_path: Path, args: list[str]) -
     )  # fmt: skip
     seen: set[tuple[str, int, int]] = set()
     names: dict[int, str] = {}
+    niceness: dict[str, int] = {}  # "comm pid": nice, of every process of the run seen
     polls_while_training = 0
 
     # Execute: list the listeners of the run's whole process tree until it ends
@@ -65,6 +67,12 @@ def test_a_local_run_listens_on_loopback_only(tmp_path: Path, args: list[str]) -
                 except OSError:
                     names[pid] = "?"
             seen |= now
+            for pid in tree:
+                try:
+                    comm, stat = (Path(f"/proc/{pid}/{f}").read_text().strip() for f in ("comm", "stat"))
+                except OSError:
+                    continue
+                niceness[f"{comm} {pid}"] = int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of proc(5)
             polls_while_training += _rows(out) > 0
             time.sleep(0.2)
     finally:
@@ -79,3 +87,5 @@ def test_a_local_run_listens_on_loopback_only(tmp_path: Path, args: list[str]) -
     assert seen, "no listener found at all: the check cannot see the run's sockets"
     outside = sorted(f"{a}:{port} ({names.get(pid, '?')}, pid {pid})" for a, port, pid in seen if not is_loopback(a))
     assert not outside, f"listening outside 127.0.0.0/8: {outside}"
+    assert len(niceness) >= 3, niceness  # the command and two workers at least
+    assert all(n == 0 for n in niceness.values()), f"processes below the command's priority: {niceness}"

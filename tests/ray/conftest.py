@@ -15,6 +15,8 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _ray_support
 
+from surf_dist.runtime.ray_driver import workers_at_normal_priority  # noqa: E402
+
 ray = pytest.importorskip("ray", reason="the Ray tests need Ray: pip install 'surf-dist[ray]'")
 
 
@@ -22,7 +24,8 @@ ray = pytest.importorskip("ray", reason="the Ray tests need Ray: pip install 'su
 def ray_session() -> Iterator[None]:
     """A fresh local Ray with 2 CPUs ("local": never a cluster that happens to run here)."""
     assert not ray.is_initialized(), "a Ray session leaked from an earlier test module"
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+    with workers_at_normal_priority():  # as surf-dist's own local Ray: nice 0, not Ray's 15
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
     try:
         yield
     finally:
