@@ -9,6 +9,16 @@ import numpy as np
 import torch
 
 SAMPLES_PER_TENSOR = 32
+# the smoke preset cut to 2 training tasks of 2 layers, 2 test tasks and 2 × U-DGD's rounds, in float64: small runs
+# whose numbers agree across backends to 1e-10
+TINY_FLOAT64 = [
+    "model.dtype=float64",
+    "data.num_meta_train=2",
+    "data.num_meta_val=1",
+    "data.num_meta_test=2",
+    "eval.rounds_factor=2",
+    "model.num_layers=2",
+]
 
 
 def final_parameters(run: Path) -> dict[str, np.ndarray]:

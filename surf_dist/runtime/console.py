@@ -70,26 +70,11 @@ def progress_bar(
 ) -> Bar:
     """A bar on stderr: redrawn at most once a second on a terminal; off one, a line every 30 s and at the end."""
     stream = sys.stderr
+    common: dict[str, Any] = dict(total=total, initial=initial, desc=desc, unit=unit, leave=leave, disable=disable)
     if _is_terminal(stream):
-        return Bar(
-            total=total,
-            initial=initial,
-            desc=desc,
-            unit=unit,
-            leave=leave,
-            disable=disable,
-            file=stream,
-            terminal=True,
-            dynamic_ncols=True,
-            mininterval=TTY_INTERVAL_S,
-        )
+        return Bar(**common, file=stream, terminal=True, dynamic_ncols=True, mininterval=TTY_INTERVAL_S)
     return Bar(
-        total=total,
-        initial=initial,
-        desc=desc,
-        unit=unit,
-        leave=leave,
-        disable=disable,
+        **common,
         file=_Lines(stream),
         ncols=100,
         mininterval=LOG_INTERVAL_S,

@@ -181,19 +181,15 @@ def _loopback_ray(ray: Any) -> Iterator[None]:
     imported, so the driver's copy is set as well; the daemons inherit the environment."""
     constants = getattr(getattr(ray, "_private", None), "ray_constants", None)
     name = getattr(constants, "ENABLE_RAY_CLUSTERS_ENV_VAR", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
-    saved, saved_env = getattr(constants, "ENABLE_RAY_CLUSTER", None), os.environ.get(name)
-    os.environ[name] = "0"
+    saved = getattr(constants, "ENABLE_RAY_CLUSTER", None)
     if saved is not None:
         constants.ENABLE_RAY_CLUSTER = False  # type: ignore[union-attr]
     try:
-        yield
+        with _environment(name, "0"):
+            yield
     finally:
         if saved is not None:
             constants.ENABLE_RAY_CLUSTER = saved  # type: ignore[union-attr]
-        if saved_env is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = saved_env
 
 
 @contextlib.contextmanager
@@ -201,8 +197,15 @@ def workers_at_normal_priority() -> Iterator[None]:
     """A local Ray started inside the block runs its workers at nice 0, as forked ranks run: Ray's raylet starts
     them at nice 15 (``RAY_worker_niceness``), and beside a busy loop on every core such actors got almost no CPU
     (a 6-step run did not finish in 300 s). The raylet reads the variable when it starts; a cluster keeps its own."""
-    name, saved = "RAY_worker_niceness", os.environ.get("RAY_worker_niceness")
-    os.environ[name] = "0"
+    with _environment("RAY_worker_niceness", "0"):
+        yield
+
+
+@contextlib.contextmanager
+def _environment(name: str, value: str) -> Iterator[None]:
+    """``os.environ[name] = value`` inside the block (what the daemons started there inherit), restored after."""
+    saved = os.environ.get(name)
+    os.environ[name] = value
     try:
         yield
     finally:

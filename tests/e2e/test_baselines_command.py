@@ -11,19 +11,13 @@ from pathlib import Path
 
 import pytest
 from _processes import clean_env
+from _runs import TINY_FLOAT64
 
 import surf_dist
 
 pytestmark = pytest.mark.e2e
 
-SETS = [
-    "model.dtype=float64",
-    "data.num_meta_train=2",
-    "data.num_meta_val=1",
-    "data.num_meta_test=2",
-    "eval.rounds_factor=2",
-    "model.num_layers=2",
-]
+SETS = TINY_FLOAT64
 DIRECTED = [*SETS, "topology.spec=directed_ring:n=8", 'eval.baselines=["pushsum","local","centralised"]']
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from _commands import torchrun_command
 from _processes import clean_env
+from _runs import TINY_FLOAT64
 
 import surf_dist
 
@@ -20,12 +21,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "plugin_heavy_ball.py"
 SETS = [
-    "model.dtype=float64",
-    "data.num_meta_train=2",
-    "data.num_meta_val=1",
-    "data.num_meta_test=2",
-    "eval.rounds_factor=2",
-    "model.num_layers=2",
+    *TINY_FLOAT64,
     'eval.baselines=["dgd","heavy_ball_dgd"]',
     "eval.heavy_ball_dgd_momentum=0.6",
 ]

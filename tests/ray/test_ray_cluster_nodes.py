@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,36 @@ def _stop(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
+@dataclass
+class _Nodes:
+    """The compose file's head and worker services as commands on this host: ``head:6379`` on a free port,
+    ``/runs/...`` under ``runs``, and a short session directory (the nodes share this host's Unix sockets)."""
+
+    hosts: dict[str, str]
+    runs: Path
+    temp_dir: str
+    head_cmd: list[str]
+    worker_cmd: list[str]
+    health_cmd: list[str]
+
+    @property
+    def address(self) -> str:
+        return self.hosts["head:6379"]
+
+
+def _nodes(runs: Path) -> _Nodes:
+    port = free_port()
+    hosts = {"head:6379": f"127.0.0.1:{port}"}
+    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
+    head_cmd = on_host(
+        service_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs, values={"--port": str(port)},
+        extra=["--temp-dir", temp_dir],
+    )  # fmt: skip
+    worker_cmd = on_host(service_command(COMPOSE, "worker"), hosts=hosts, runs_dir=runs)
+    health_cmd = on_host(healthcheck_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs)
+    return _Nodes(hosts, runs, temp_dir, head_cmd, worker_cmd, health_cmd)
+
+
 @pytest.fixture
 def cluster_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     """The environment of the compose file's Ray processes, on this host, with a fresh token and HOME."""
@@ -108,25 +139,20 @@ def test_ray_head_and_second_node_with_token_auth(tmp_path: Path, cluster_env: d
     without it, a driver (--ray-address) whose 2 actors do not span both nodes, or a run that differs from
     the local backend."""
     # Prepare: the compose services' commands and environments on this host
-    port = free_port()
-    hosts = {"head:6379": f"127.0.0.1:{port}"}
-    runs = tmp_path / "runs"
-    env = cluster_env
-    # the nodes share this host's sockets: the session directory must stay short (Unix socket paths)
-    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-    head_cmd = on_host(
-        service_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs, values={"--port": str(port)},
-        extra=["--temp-dir", temp_dir],
-    )  # fmt: skip
-    worker_cmd = on_host(service_command(COMPOSE, "worker"), hosts=hosts, runs_dir=runs)
+    cluster = _nodes(tmp_path / "runs")
+    hosts, runs, temp_dir, env = cluster.hosts, cluster.runs, cluster.temp_dir, cluster_env
+    head_cmd, worker_cmd, health_cmd, address = (
+        cluster.head_cmd,
+        cluster.worker_cmd,
+        cluster.health_cmd,
+        cluster.address,
+    )
     join, drive = shell_steps(service_command(COMPOSE, "job"))
     # container-only: the job joins as a node without CPUs (a driver needs a raylet on its own machine);
     # here the driver shares the head's machine and uses its raylet
     assert join == ["ray", "start", "--address", "head:6379", "--num-cpus", "0", "--num-gpus", "0"]
     sets = [arg for s in [*SMALL_SMOKE, "run.ray_cpus_per_worker=1"] for arg in ("--set", s)]
     driver_cmd = on_host(drive, hosts=hosts, runs_dir=runs, values={"--preset": "smoke"}, extra=[*sets, "--quiet"])
-    health_cmd = on_host(healthcheck_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs)
-    address = hosts["head:6379"]
     nodes: list[subprocess.Popen] = []
 
     def start(cmd: list[str], log: str) -> None:
@@ -186,16 +212,14 @@ def test_a_lost_raylet_is_survived_once_a_node_returns(tmp_path: Path, cluster_e
     # Prepare: the compose file's head and worker node, and a driver of a run long enough to lose a node in
     from _chaos import assert_survived, chaos_sets, clean_run
 
-    port = free_port()
-    hosts = {"head:6379": f"127.0.0.1:{port}"}
-    runs, env, address = tmp_path / "runs", cluster_env, f"127.0.0.1:{port}"
-    temp_dir = tempfile.mkdtemp(prefix="rt", dir="/tmp")
-    head_cmd = on_host(
-        service_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs, values={"--port": str(port)},
-        extra=["--temp-dir", temp_dir],
-    )  # fmt: skip
-    worker_cmd = on_host(service_command(COMPOSE, "worker"), hosts=hosts, runs_dir=runs)
-    health_cmd = on_host(healthcheck_command(COMPOSE, "head"), hosts=hosts, runs_dir=runs)
+    cluster = _nodes(tmp_path / "runs")
+    runs, temp_dir, env = cluster.runs, cluster.temp_dir, cluster_env
+    head_cmd, worker_cmd, health_cmd, address = (
+        cluster.head_cmd,
+        cluster.worker_cmd,
+        cluster.health_cmd,
+        cluster.address,
+    )
     sets = [*chaos_sets(300), "run.ray_cpus_per_worker=1", "run.timeout_s=30", "failures.max_restarts=3"]
     out = runs / "ray"
     driver_cmd = [sys.executable, "-m", "surf_dist", "train", "--backend", "ray", "--workers", "2", "--preset",

@@ -10,13 +10,13 @@ import contextlib
 import errno
 import json
 import pickle
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import torch
+from _disk import tmpfs
 
 from surf_dist.cli import main
 from surf_dist.errors import CannotWrite
@@ -25,20 +25,6 @@ from surf_dist.runtime.supervisor import ForkedGroup, supervise
 from surf_dist.worker import checkpoint, metrics
 
 MB = 1 << 20
-
-
-@contextlib.contextmanager
-def tmpfs(path: Path, size_bytes: int) -> Iterator[Path]:
-    """A tmpfs of ``size_bytes`` at ``path`` for the test's duration (skipped where mounting is not permitted)."""
-    path.mkdir(parents=True, exist_ok=True)
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_bytes}", "tmpfs", str(path)], capture_output=True)
-    if r.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root and mount(8)): {r.stderr.decode().strip()}")
-    try:
-        yield path
-    finally:
-        if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-            subprocess.run(["umount", "-l", str(path)], capture_output=True)
 
 
 def fill(disk: Path) -> Path:
